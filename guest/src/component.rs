@@ -1,0 +1,93 @@
+//! The wasm edge: the `engine` export, and the world's imports behind the [`Host`] port.
+
+use crate::bindings::clock;
+use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageRequest};
+use crate::bindings::engine::Guest;
+use crate::bindings::events::{self, Level, Progress};
+use crate::bindings::store::{self, FeaturePlacement};
+use crate::bindings::sync_lock::{self, LockError};
+use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
+use crate::engine::{self, Request};
+use crate::host::{ApiResult, Fetched, Host};
+
+struct Component;
+
+impl Guest for Component {
+    fn execute_sync(
+        phases: Vec<Phase>,
+        scope: Scope,
+        options: Options,
+        trigger: Trigger,
+    ) -> Result<SyncResult, SyncError> {
+        forward_panics();
+        engine::execute_sync(&mut Imports, Request { phases, scope, options, trigger })
+    }
+}
+
+crate::bindings::export!(Component with_types_in crate::bindings);
+
+/// Without WASI a panic is a bare trap; send its message to the host's log first.
+fn forward_panics() {
+    std::panic::set_hook(Box::new(|info| events::log(Level::Error, &format!("engine panicked: {info}"))));
+}
+
+struct Imports;
+
+impl Host for Imports {
+    type Payload = Payload;
+
+    fn acquire_lock(&mut self, trigger: Trigger) -> Result<(), LockError> {
+        sync_lock::acquire(trigger)
+    }
+    fn release_lock(&mut self) {
+        sync_lock::release()
+    }
+    fn monotonic_nanos(&mut self) -> u64 {
+        clock::monotonic_nanos()
+    }
+    fn log(&mut self, level: Level, message: &str) {
+        events::log(level, message)
+    }
+    fn report_progress(&mut self, update: Progress) {
+        events::report_progress(update)
+    }
+    fn sync_started(&mut self, trigger: Trigger, phases: &[Phase]) -> u64 {
+        events::sync_started(trigger, phases)
+    }
+    fn sync_finished(&mut self, run_id: u64, outcome: &Result<SyncResult, SyncError>) {
+        events::sync_finished(run_id, outcome.as_ref())
+    }
+
+    fn list_products(&mut self) -> ApiResult<Payload, customer_api::ProductSummary> {
+        customer_api::list_products().map(|l| Fetched { items: l.products, body: l.body })
+    }
+    fn fetch_features(&mut self, requests: &[FeaturesRequest]) -> Vec<ApiResult<Payload, u64>> {
+        let results = customer_api::fetch_features(requests);
+        results.into_iter().map(|r| r.map(|l| Fetched { items: l.feature_ids, body: l.body })).collect()
+    }
+    fn fetch_tests_pages(
+        &mut self,
+        requests: &[TestsPageRequest],
+    ) -> Vec<ApiResult<Payload, customer_api::TestSummary>> {
+        let results = customer_api::fetch_tests_pages(requests);
+        results.into_iter().map(|r| r.map(|p| Fetched { items: p.tests, body: p.body })).collect()
+    }
+
+    fn write_products(&mut self, body: &Payload, ids: &[u64]) -> Result<u32, String> {
+        store::write_products(body, ids)
+    }
+    fn write_features(
+        &mut self,
+        product_id: u64,
+        lists: &[&Payload],
+        features: &[FeaturePlacement],
+    ) -> Result<u32, String> {
+        store::write_features(product_id, lists, features)
+    }
+    fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
+        store::known_tests(ids)
+    }
+    fn write_tests(&mut self, product_id: u64, page: &Payload, ids: &[u64]) -> Result<u32, String> {
+        store::write_tests(product_id, page, ids)
+    }
+}

@@ -1,0 +1,233 @@
+//! Incremental discovery of a product's tests: which page to fetch next, which tests of
+//! a page to write, and when to stop. Pages come newest first.
+//!
+//! Stop rules, in the order they are checked for each page:
+//! - an empty page, or a page of only tests already seen in this sync (an API that
+//!   ignores pagination would otherwise loop forever);
+//! - a page whose tests all ended before `since`;
+//! - a short page (fewer tests than asked for);
+//! - outside force mode, the page after the first page that held an already-known test
+//!   (one safety page, for tests that ended out of order).
+//!
+//! There is no page cap: a cold or forced sync walks a product to its end.
+
+use std::collections::HashSet;
+
+use crate::bindings::customer_api::{EndTime, TestSummary, TestsPageRequest};
+use crate::bindings::types::Timestamp;
+
+pub const PAGE_SIZE: u32 = 25;
+
+/// What to do with one page.
+#[derive(Debug, Default, PartialEq)]
+pub struct PageDecision {
+    /// Tests to write, in page order.
+    pub write: Vec<u64>,
+    /// How many of `write` were not in the store before.
+    pub discovered: u32,
+    /// How many of `write` were already in the store.
+    pub updated: u32,
+    pub warnings: Vec<String>,
+}
+
+pub struct ProductCursor {
+    product_id: u64,
+    since: Option<Timestamp>,
+    force: bool,
+    page: u32,
+    seen: HashSet<u64>,
+    /// The page on which the first already-known test showed up.
+    known_page: Option<u32>,
+    done: bool,
+}
+
+impl ProductCursor {
+    pub fn new(product_id: u64, since: Option<Timestamp>, force: bool) -> Self {
+        Self { product_id, since, force, page: 1, seen: HashSet::new(), known_page: None, done: false }
+    }
+
+    pub fn product_id(&self) -> u64 {
+        self.product_id
+    }
+
+    /// The next page to fetch, or `None` once the product is finished.
+    pub fn next_request(&self) -> Option<TestsPageRequest> {
+        (!self.done).then_some(TestsPageRequest { product_id: self.product_id, page: self.page, per_page: PAGE_SIZE })
+    }
+
+    /// Stops the walk (e.g. after a failed request).
+    pub fn finish(&mut self) {
+        self.done = true;
+    }
+
+    /// Decides what to write from the page just fetched and advances. `known` holds the
+    /// ids of this page that the store had before this sync.
+    pub fn accept(&mut self, tests: &[TestSummary], known: &HashSet<u64>) -> PageDecision {
+        let mut decision = PageDecision::default();
+        let fresh: Vec<&TestSummary> = tests.iter().filter(|t| !self.seen.contains(&t.id)).collect();
+        if fresh.is_empty() {
+            if !tests.is_empty() {
+                decision.warnings.push(format!(
+                    "product {}: page {} repeated tests already fetched in this sync; the API seems to ignore pagination, so discovery stopped there",
+                    self.product_id, self.page
+                ));
+            }
+            self.done = true;
+            return decision;
+        }
+        let kept: Vec<&TestSummary> = fresh.into_iter().filter(|t| self.keep(t, &mut decision.warnings)).collect();
+        if kept.is_empty() {
+            self.done = true;
+            return decision;
+        }
+        for test in kept {
+            self.seen.insert(test.id);
+            decision.write.push(test.id);
+            if known.contains(&test.id) {
+                decision.updated += 1;
+            } else {
+                decision.discovered += 1;
+            }
+        }
+        self.advance(tests.len(), decision.updated > 0);
+        decision
+    }
+
+    /// Keeps a test unless it provably ended before `since`.
+    fn keep(&self, test: &TestSummary, warnings: &mut Vec<String>) -> bool {
+        match &test.end_at {
+            EndTime::At(end) => self.since.is_none_or(|since| *end >= since),
+            EndTime::Missing => true,
+            EndTime::Unparsable(text) => {
+                warnings.push(format!(
+                    "product {}: test {} has an unparsable end_at ({text:?}); kept it",
+                    self.product_id, test.id
+                ));
+                true
+            }
+        }
+    }
+
+    fn advance(&mut self, page_len: usize, page_had_known: bool) {
+        if page_had_known && !self.force && self.known_page.is_none() {
+            self.known_page = Some(self.page);
+        }
+        let short = page_len < PAGE_SIZE as usize;
+        let safety_page_done = self.known_page.is_some_and(|p| p < self.page);
+        if short || safety_page_done {
+            self.done = true;
+        } else {
+            self.page += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    /// A product's tests, newest first: ids count down from `newest`, one hour apart.
+    fn page_of(newest: u64, len: usize) -> Vec<TestSummary> {
+        (0..len as u64)
+            .map(|i| TestSummary { id: newest - i, end_at: EndTime::At((newest - i) as i64 * HOUR) })
+            .collect()
+    }
+
+    /// Drives a cursor over an account of `total` tests (ids 1..=total) where ids up to
+    /// `known_up_to` are already stored. Returns (pages fetched, decisions).
+    fn walk(total: u64, known_up_to: u64, since: Option<i64>, force: bool) -> (u32, Vec<PageDecision>) {
+        let mut cursor = ProductCursor::new(1, since, force);
+        let mut decisions = Vec::new();
+        let mut pages = 0;
+        while let Some(req) = cursor.next_request() {
+            pages += 1;
+            let skip = (req.page - 1) as u64 * req.per_page as u64;
+            let len = total.saturating_sub(skip).min(req.per_page as u64) as usize;
+            let tests = if len == 0 { vec![] } else { page_of(total - skip, len) };
+            let known = tests.iter().map(|t| t.id).filter(|&id| id <= known_up_to).collect();
+            decisions.push(cursor.accept(&tests, &known));
+            assert!(pages < 10_000, "discovery did not stop");
+        }
+        (pages, decisions)
+    }
+
+    fn written(decisions: &[PageDecision]) -> usize {
+        decisions.iter().map(|d| d.write.len()).sum()
+    }
+
+    #[test]
+    fn a_cold_sync_walks_every_page_with_no_cap() {
+        let (pages, decisions) = walk(3_000, 0, None, false);
+        assert_eq!(written(&decisions), 3_000);
+        assert_eq!(pages, 121, "120 full pages and one empty page");
+        assert_eq!(decisions.iter().map(|d| d.discovered).sum::<u32>(), 3_000);
+    }
+
+    #[test]
+    fn an_up_to_date_product_costs_two_pages() {
+        let (pages, decisions) = walk(500, 500, None, false);
+        assert_eq!(pages, 2);
+        assert_eq!(decisions.iter().map(|d| d.discovered).sum::<u32>(), 0);
+        assert_eq!(decisions.iter().map(|d| d.updated).sum::<u32>(), 50);
+    }
+
+    #[test]
+    fn new_tests_ahead_of_known_ones_are_all_discovered() {
+        let (pages, decisions) = walk(530, 500, None, false);
+        assert_eq!(decisions.iter().map(|d| d.discovered).sum::<u32>(), 30);
+        assert_eq!(pages, 3, "page 2 holds the first known test, page 3 is the safety page");
+    }
+
+    #[test]
+    fn force_walks_past_known_tests_to_the_end() {
+        let (_, decisions) = walk(300, 300, None, true);
+        assert_eq!(written(&decisions), 300);
+        assert_eq!(decisions.iter().map(|d| d.updated).sum::<u32>(), 300);
+    }
+
+    #[test]
+    fn since_stops_at_the_first_page_that_is_entirely_older() {
+        // Tests 1..=100; since = test 60's end: tests 60..=100 qualify.
+        let (pages, decisions) = walk(100, 0, Some(60 * HOUR), false);
+        let all: Vec<u64> = decisions.iter().flat_map(|d| d.write.clone()).collect();
+        assert_eq!(all.len(), 41);
+        assert!(all.iter().all(|&id| id >= 60));
+        assert_eq!(pages, 3, "page 2 is partly older, page 3 wholly older");
+    }
+
+    #[test]
+    fn a_short_page_ends_the_walk() {
+        let (pages, _) = walk(30, 0, None, false);
+        assert_eq!(pages, 2);
+    }
+
+    #[test]
+    fn unparsable_end_at_is_kept_with_a_warning_even_with_since() {
+        let mut cursor = ProductCursor::new(4, Some(10 * HOUR), false);
+        let tests = vec![
+            TestSummary { id: 9, end_at: EndTime::Unparsable("yesterday-ish".into()) },
+            TestSummary { id: 8, end_at: EndTime::Missing },
+            TestSummary { id: 7, end_at: EndTime::At(HOUR) },
+        ];
+        let decision = cursor.accept(&tests, &HashSet::new());
+        assert_eq!(decision.write, vec![9, 8]);
+        assert_eq!(decision.warnings.len(), 1);
+        assert!(decision.warnings[0].contains("test 9"), "{:?}", decision.warnings);
+        assert!(decision.warnings[0].contains("product 4"));
+    }
+
+    #[test]
+    fn an_api_that_ignores_pagination_stops_with_a_warning() {
+        let mut cursor = ProductCursor::new(1, None, true);
+        let everything = page_of(40, 40);
+        let first = cursor.accept(&everything, &HashSet::new());
+        assert_eq!(first.write.len(), 40);
+        assert!(cursor.next_request().is_some());
+        let second = cursor.accept(&everything, &HashSet::new());
+        assert!(second.write.is_empty());
+        assert!(second.warnings[0].contains("ignore pagination"));
+        assert!(cursor.next_request().is_none());
+    }
+}

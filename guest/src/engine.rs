@@ -1,0 +1,336 @@
+//! One sync, start to finish, over the [`Host`] port: lock, token check, sync log,
+//! phases in order, result.
+
+use std::collections::HashSet;
+
+use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary};
+use crate::bindings::events::{Level, Progress};
+use crate::bindings::sync_lock::LockError;
+use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
+use crate::discovery::ProductCursor;
+use crate::host::Host;
+use crate::tally::Tally;
+use crate::{features, plan};
+
+pub struct Request {
+    pub phases: Vec<Phase>,
+    pub scope: Scope,
+    pub options: Options,
+    pub trigger: Trigger,
+}
+
+pub fn execute_sync<H: Host>(host: &mut H, request: Request) -> Result<SyncResult, SyncError> {
+    let started = host.monotonic_nanos();
+    let phases = validate(&request)?;
+    host.acquire_lock(request.trigger).map_err(|e| match e {
+        LockError::Busy(m) => SyncError::LockBusy(m),
+        LockError::Unavailable(m) => SyncError::StoreFailed(m),
+    })?;
+    let outcome = run_locked(host, &request, &phases, started);
+    host.release_lock();
+    outcome
+}
+
+fn validate(request: &Request) -> Result<Vec<Phase>, SyncError> {
+    if request.scope.product_ids.as_ref().is_some_and(|ids| ids.is_empty()) {
+        return Err(SyncError::InvalidRequest(
+            "the product id list is empty; leave it out to sync every product".into(),
+        ));
+    }
+    let phases = plan::phases(&request.phases, &request.scope, &request.options);
+    if phases.contains(&Phase::Bugs) {
+        return Err(SyncError::InvalidRequest(
+            "the bugs phase is not available in this engine version; request products, features and new-tests".into(),
+        ));
+    }
+    if phases.is_empty() {
+        return Err(SyncError::InvalidRequest(
+            "nothing to do: the requested phases write none of the requested entity types".into(),
+        ));
+    }
+    Ok(phases)
+}
+
+fn run_locked<H: Host>(
+    host: &mut H,
+    request: &Request,
+    phases: &[Phase],
+    started: u64,
+) -> Result<SyncResult, SyncError> {
+    // Listing the products first checks the token before anything is written.
+    let listed = host.list_products().map_err(whole_sync_error)?;
+    let (products, missing) = plan::products_in_scope(&listed.items, &request.scope);
+    let run_id = host.sync_started(request.trigger, phases);
+    let mut tally = Tally::default();
+    tally.warnings.extend(missing.iter().map(|id| format!("product {id} is not in the account; skipped it")));
+    let outcome = run_phases(host, request, phases, &listed.body, &products, &mut tally)
+        .map(|()| tally.finish(elapsed_seconds(host, started)));
+    host.sync_finished(run_id, &outcome);
+    outcome
+}
+
+fn run_phases<H: Host>(
+    host: &mut H,
+    request: &Request,
+    phases: &[Phase],
+    product_list: &H::Payload,
+    products: &[ProductSummary],
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    let force = request.options.force_refresh || request.options.nuke;
+    for &phase in phases {
+        host.report_progress(Progress { phase, product_id: None, done: 0, total: products.len() as u32 });
+        host.log(Level::Info, &format!("phase {} started", plan::phase_name(phase)));
+        tally.phase(phase, |tally| match phase {
+            Phase::Products => sync_products(host, product_list, products, tally),
+            Phase::Features => sync_features(host, products, tally),
+            Phase::NewTests => sync_tests(host, products, request.scope.since, force, tally),
+            Phase::Bugs => unreachable!("validate() rejects the bugs phase"),
+        })?;
+    }
+    Ok(())
+}
+
+fn sync_products<H: Host>(
+    host: &mut H,
+    product_list: &H::Payload,
+    products: &[ProductSummary],
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    let ids: Vec<u64> = products.iter().map(|p| p.id).collect();
+    tally.products_synced += host.write_products(product_list, &ids).map_err(SyncError::StoreFailed)?;
+    host.report_progress(Progress { phase: Phase::Products, product_id: None, done: 1, total: 1 });
+    Ok(())
+}
+
+fn sync_features<H: Host>(host: &mut H, products: &[ProductSummary], tally: &mut Tally) -> Result<(), SyncError> {
+    let per_product: Vec<_> = products.iter().map(features::requests_for).collect();
+    let requests: Vec<_> = per_product.iter().flatten().cloned().collect();
+    let mut results = host.fetch_features(&requests).into_iter();
+    for (done, (product, requests)) in products.iter().zip(&per_product).enumerate() {
+        let mut lists = Vec::new();
+        for (request, result) in requests.iter().zip(results.by_ref()) {
+            match result {
+                Ok(list) => lists.push((request.section_id, list)),
+                Err(e) => product_error(product.id, "features", e, tally)?,
+            }
+        }
+        let placements = features::merge(lists.iter().map(|(s, l)| (*s, l.items.as_slice())));
+        let bodies: Vec<&H::Payload> = lists.iter().map(|(_, l)| &l.body).collect();
+        if !bodies.is_empty() {
+            tally.features_refreshed +=
+                host.write_features(product.id, &bodies, &placements).map_err(SyncError::StoreFailed)?;
+        }
+        let update = Progress {
+            phase: Phase::Features,
+            product_id: Some(product.id),
+            done: done as u32 + 1,
+            total: products.len() as u32,
+        };
+        host.report_progress(update);
+    }
+    Ok(())
+}
+
+/// Walks every product's pages in rounds: each round fetches the next page of every
+/// product still going, in one batch, so the host can run them concurrently.
+fn sync_tests<H: Host>(
+    host: &mut H,
+    products: &[ProductSummary],
+    since: Option<i64>,
+    force: bool,
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    let mut cursors: Vec<ProductCursor> = products.iter().map(|p| ProductCursor::new(p.id, since, force)).collect();
+    let total = cursors.len() as u32;
+    let mut finished = 0;
+    loop {
+        let (active, requests): (Vec<usize>, Vec<_>) =
+            cursors.iter().enumerate().filter_map(|(i, c)| c.next_request().map(|r| (i, r))).unzip();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let pages = host.fetch_tests_pages(&requests);
+        let fetched_ids: Vec<u64> = pages.iter().flatten().flat_map(|p| p.items.iter().map(|t| t.id)).collect();
+        let known: HashSet<u64> = host.known_tests(&fetched_ids).map_err(SyncError::StoreFailed)?.into_iter().collect();
+        for (index, page) in active.into_iter().zip(pages) {
+            let cursor = &mut cursors[index];
+            match page {
+                Ok(page) => {
+                    let decision = cursor.accept(&page.items, &known);
+                    if !decision.write.is_empty() {
+                        host.write_tests(cursor.product_id(), &page.body, &decision.write)
+                            .map_err(SyncError::StoreFailed)?;
+                    }
+                    tally.tests_discovered += decision.discovered;
+                    tally.tests_updated += decision.updated;
+                    tally.warnings.extend(decision.warnings);
+                }
+                Err(e) => {
+                    cursor.finish();
+                    product_error(cursor.product_id(), "tests", e, tally)?;
+                }
+            }
+            if cursor.next_request().is_none() {
+                finished += 1;
+                let update =
+                    Progress { phase: Phase::NewTests, product_id: Some(cursor.product_id()), done: finished, total };
+                host.report_progress(update);
+            }
+        }
+    }
+}
+
+/// Records one product's failed request, unless the failure means no request can succeed.
+fn product_error(product_id: u64, what: &str, error: ApiError, tally: &mut Tally) -> Result<(), SyncError> {
+    if error.kind == ApiErrorKind::Unauthorized {
+        return Err(whole_sync_error(error));
+    }
+    tally
+        .errors
+        .push(format!("product {product_id}: {what} could not be fetched from {}: {}", error.endpoint, error.message));
+    Ok(())
+}
+
+fn whole_sync_error(error: ApiError) -> SyncError {
+    let message = format!("{} ({})", error.message, error.endpoint);
+    match error.kind {
+        ApiErrorKind::Unauthorized => SyncError::Unauthorized(message),
+        ApiErrorKind::Forbidden => SyncError::Forbidden(message),
+        _ => SyncError::ApiFailed(message),
+    }
+}
+
+fn elapsed_seconds<H: Host>(host: &mut H, started: u64) -> f64 {
+    host.monotonic_nanos().saturating_sub(started) as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeHost;
+
+    fn request(product_ids: Option<Vec<u64>>) -> Request {
+        Request {
+            phases: vec![Phase::NewTests, Phase::Features, Phase::Products],
+            scope: Scope { product_ids, since: None, entity_types: None },
+            options: Options { force_refresh: false, incremental_only: false, nuke: false },
+            trigger: Trigger::Cli,
+        }
+    }
+
+    #[test]
+    fn a_cold_sync_stores_the_whole_account_and_counts_it() {
+        let mut host = FakeHost::account(3, 5, 60);
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(result.phases_completed, vec![Phase::Products, Phase::Features, Phase::NewTests]);
+        assert_eq!((result.products_synced, result.features_refreshed), (3, 15));
+        assert_eq!((result.tests_discovered, result.tests_updated), (180, 0));
+        assert_eq!(host.stored_tests.len(), 180);
+        assert_eq!(host.stored_features[&3].len(), 5, "a feature in two sections is written once");
+        assert!(result.errors.is_empty() && result.warnings.is_empty());
+        assert!(result.duration_seconds > 0.0);
+    }
+
+    #[test]
+    fn the_sync_log_brackets_the_phases_inside_the_lock() {
+        let mut host = FakeHost::account(2, 1, 3);
+        execute_sync(&mut host, request(None)).unwrap();
+        let calls: Vec<&str> = host.calls.iter().map(String::as_str).collect();
+        assert_eq!(&calls[..3], ["acquire", "list_products", "started"]);
+        assert_eq!(&calls[calls.len() - 2..], ["finished", "release"]);
+        assert!(!host.lock_held);
+    }
+
+    #[test]
+    fn a_second_sync_discovers_nothing_and_reads_two_pages_per_product() {
+        let mut host = FakeHost::account(3, 5, 60);
+        execute_sync(&mut host, request(None)).unwrap();
+        host.page_requests.clear();
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(result.tests_discovered, 0);
+        assert_eq!(result.tests_updated, 150, "two pages of 25 seen again per product");
+        assert_eq!(host.page_requests.len(), 6);
+    }
+
+    #[test]
+    fn newer_tests_are_discovered_exactly() {
+        let mut host = FakeHost::account(3, 5, 60);
+        execute_sync(&mut host, request(None)).unwrap();
+        for p in 1..=3 {
+            host.add_tests(p, 5);
+        }
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(result.tests_discovered, 15);
+    }
+
+    #[test]
+    fn pages_of_different_products_are_fetched_in_one_batch() {
+        let mut host = FakeHost::account(4, 1, 30);
+        execute_sync(&mut host, request(None)).unwrap();
+        let batches: Vec<&String> = host.calls.iter().filter(|c| c.starts_with("fetch_tests_pages")).collect();
+        assert_eq!(batches, ["fetch_tests_pages x4", "fetch_tests_pages x4"]);
+    }
+
+    #[test]
+    fn product_ids_limit_every_phase() {
+        let mut host = FakeHost::account(3, 5, 60);
+        let result = execute_sync(&mut host, request(Some(vec![2]))).unwrap();
+        assert_eq!(host.stored_products.iter().copied().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(host.stored_features.keys().copied().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(host.stored_tests_of(2), 60);
+        assert_eq!(host.stored_tests.len(), 60);
+        assert_eq!(result.products_synced, 1);
+    }
+
+    #[test]
+    fn a_failing_product_does_not_stop_the_others() {
+        let mut host = FakeHost::account(3, 5, 60);
+        host.failing_products.insert(2);
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(host.stored_tests_of(1), 60);
+        assert_eq!(host.stored_tests_of(3), 60);
+        assert_eq!(host.stored_tests_of(2), 0);
+        assert_eq!(result.errors.len(), 2, "{:?}", result.errors);
+        assert!(result.errors[0].starts_with("product 2: features"));
+        assert!(result.errors[1].contains("products/2/exploratory_tests"), "{:?}", result.errors);
+        assert_eq!(result.phases_completed, vec![Phase::Products]);
+    }
+
+    #[test]
+    fn a_rejected_token_stops_before_anything_is_written_or_logged() {
+        let mut host = FakeHost::account(2, 1, 3);
+        host.reject_token = true;
+        let error = execute_sync(&mut host, request(None)).unwrap_err();
+        assert!(matches!(error, SyncError::Unauthorized(ref m) if m.contains("rejected the token")));
+        assert!(host.stored_products.is_empty());
+        assert!(!host.calls.contains(&"started".to_string()));
+        assert!(!host.lock_held);
+    }
+
+    #[test]
+    fn a_busy_lock_is_reported_and_nothing_else_happens() {
+        let mut host = FakeHost::account(2, 1, 3);
+        host.lock_busy = true;
+        let error = execute_sync(&mut host, request(None)).unwrap_err();
+        assert!(matches!(error, SyncError::LockBusy(ref m) if m.contains("PID 42")));
+        assert_eq!(host.calls, ["acquire"]);
+    }
+
+    #[test]
+    fn unknown_product_ids_are_a_warning() {
+        let mut host = FakeHost::account(2, 1, 3);
+        let result = execute_sync(&mut host, request(Some(vec![1, 99]))).unwrap();
+        assert_eq!(result.warnings, ["product 99 is not in the account; skipped it"]);
+    }
+
+    #[test]
+    fn the_bugs_phase_and_an_empty_id_list_are_refused_up_front() {
+        let mut host = FakeHost::account(1, 1, 1);
+        let mut bugs = request(None);
+        bugs.phases = vec![Phase::Bugs];
+        assert!(matches!(execute_sync(&mut host, bugs), Err(SyncError::InvalidRequest(_))));
+        assert!(matches!(execute_sync(&mut host, request(Some(vec![]))), Err(SyncError::InvalidRequest(_))));
+        assert!(host.calls.is_empty());
+    }
+}

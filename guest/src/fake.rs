@@ -1,0 +1,184 @@
+//! An in-memory account and store behind the [`Host`] port, for the engine's tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bindings::customer_api::{
+    ApiError, ApiErrorKind, EndTime, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
+};
+use crate::bindings::events::{Level, Progress};
+use crate::bindings::store::FeaturePlacement;
+use crate::bindings::sync_lock::LockError;
+use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
+use crate::host::{ApiResult, Fetched, Host};
+
+/// A fake payload is the ids it holds: what the store writes is checked against it.
+pub type Body = Vec<u64>;
+
+#[derive(Default)]
+pub struct FakeHost {
+    pub products: Vec<ProductSummary>,
+    /// Features per (product, section).
+    pub features: BTreeMap<(u64, Option<u64>), Vec<u64>>,
+    /// Tests per product, newest first, with their end times.
+    pub tests: BTreeMap<u64, Vec<(u64, i64)>>,
+    pub reject_token: bool,
+    pub lock_busy: bool,
+    pub failing_products: BTreeSet<u64>,
+
+    pub stored_products: BTreeSet<u64>,
+    pub stored_features: BTreeMap<u64, Vec<u64>>,
+    pub stored_tests: BTreeMap<u64, u64>,
+    pub calls: Vec<String>,
+    pub page_requests: Vec<TestsPageRequest>,
+    pub lock_held: bool,
+    pub finished: Vec<Result<SyncResult, SyncError>>,
+    clock: u64,
+}
+
+impl FakeHost {
+    /// `products` products; product p has `features` features and `tests` tests, the
+    /// newest with the highest id. Every third product has two sections.
+    pub fn account(products: u64, features: u64, tests: u64) -> Self {
+        let mut host = FakeHost::default();
+        for p in 1..=products {
+            let sections = if p % 3 == 0 { vec![p * 10 + 1, p * 10 + 2] } else { vec![] };
+            let ids: Vec<u64> = (0..features).map(|j| p * 1000 + j).collect();
+            if sections.is_empty() {
+                host.features.insert((p, None), ids);
+            } else {
+                let (a, b) = ids.split_at(ids.len() / 2 + 1);
+                host.features.insert((p, Some(sections[0])), a.to_vec());
+                let mut second = b.to_vec();
+                second.insert(0, a[a.len() - 1]);
+                host.features.insert((p, Some(sections[1])), second);
+            }
+            host.products.push(ProductSummary {
+                id: p,
+                name: format!("Product {p}"),
+                section_ids: sections,
+                sections_with_default_ids: vec![p * 10],
+            });
+            host.add_tests(p, tests);
+        }
+        host
+    }
+
+    /// Adds `count` tests newer than every existing test of the product.
+    pub fn add_tests(&mut self, product: u64, count: u64) {
+        let list = self.tests.entry(product).or_default();
+        let start = list.len() as u64;
+        for n in start..start + count {
+            list.insert(0, (product * 1_000_000 + n, n as i64 * 3_600_000));
+        }
+    }
+
+    pub fn stored_tests_of(&self, product: u64) -> usize {
+        self.stored_tests.values().filter(|&&p| p == product).count()
+    }
+
+    fn api_error(&self, kind: ApiErrorKind, endpoint: String) -> ApiError {
+        ApiError { kind, status: Some(500), endpoint, message: "HTTP 500 Internal Server Error".into() }
+    }
+}
+
+impl Host for FakeHost {
+    type Payload = Body;
+
+    fn acquire_lock(&mut self, _trigger: Trigger) -> Result<(), LockError> {
+        self.calls.push("acquire".into());
+        if self.lock_busy {
+            return Err(LockError::Busy("held by PID 42 (testio-sync sync)".into()));
+        }
+        self.lock_held = true;
+        Ok(())
+    }
+    fn release_lock(&mut self) {
+        self.calls.push("release".into());
+        self.lock_held = false;
+    }
+    fn monotonic_nanos(&mut self) -> u64 {
+        self.clock += 250_000_000;
+        self.clock
+    }
+    fn log(&mut self, _level: Level, _message: &str) {}
+    fn report_progress(&mut self, _update: Progress) {}
+    fn sync_started(&mut self, _trigger: Trigger, _phases: &[Phase]) -> u64 {
+        self.calls.push("started".into());
+        7
+    }
+    fn sync_finished(&mut self, run_id: u64, outcome: &Result<SyncResult, SyncError>) {
+        assert_eq!(run_id, 7);
+        self.calls.push("finished".into());
+        self.finished.push(outcome.clone());
+    }
+
+    fn list_products(&mut self) -> ApiResult<Body, ProductSummary> {
+        self.calls.push("list_products".into());
+        if self.reject_token {
+            let mut e = self.api_error(ApiErrorKind::Unauthorized, "products".into());
+            e.message = "the API rejected the token".into();
+            return Err(e);
+        }
+        Ok(Fetched { items: self.products.clone(), body: self.products.iter().map(|p| p.id).collect() })
+    }
+
+    fn fetch_features(&mut self, requests: &[FeaturesRequest]) -> Vec<ApiResult<Body, u64>> {
+        self.calls.push(format!("fetch_features x{}", requests.len()));
+        requests
+            .iter()
+            .map(|r| {
+                if self.failing_products.contains(&r.product_id) {
+                    return Err(self.api_error(ApiErrorKind::Server, format!("products/{}/features", r.product_id)));
+                }
+                let ids = self.features.get(&(r.product_id, r.section_id)).cloned().unwrap_or_default();
+                Ok(Fetched { items: ids.clone(), body: ids })
+            })
+            .collect()
+    }
+
+    fn fetch_tests_pages(&mut self, requests: &[TestsPageRequest]) -> Vec<ApiResult<Body, TestSummary>> {
+        self.calls.push(format!("fetch_tests_pages x{}", requests.len()));
+        self.page_requests.extend(requests.iter().cloned());
+        requests
+            .iter()
+            .map(|r| {
+                if self.failing_products.contains(&r.product_id) {
+                    let endpoint =
+                        format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page);
+                    return Err(self.api_error(ApiErrorKind::Server, endpoint));
+                }
+                let all = self.tests.get(&r.product_id).cloned().unwrap_or_default();
+                let skip = ((r.page - 1) * r.per_page) as usize;
+                let page: Vec<(u64, i64)> = all.into_iter().skip(skip).take(r.per_page as usize).collect();
+                let items = page.iter().map(|&(id, end)| TestSummary { id, end_at: EndTime::At(end) }).collect();
+                Ok(Fetched { items, body: page.iter().map(|t| t.0).collect() })
+            })
+            .collect()
+    }
+
+    fn write_products(&mut self, body: &Body, ids: &[u64]) -> Result<u32, String> {
+        assert!(ids.iter().all(|id| body.contains(id)), "asked to write a product that is not in the payload");
+        self.stored_products.extend(ids);
+        Ok(ids.len() as u32)
+    }
+    fn write_features(
+        &mut self,
+        product_id: u64,
+        lists: &[&Body],
+        features: &[FeaturePlacement],
+    ) -> Result<u32, String> {
+        assert!(features.iter().all(|f| lists.iter().any(|l| l.contains(&f.id))));
+        self.stored_features.insert(product_id, features.iter().map(|f| f.id).collect());
+        Ok(features.len() as u32)
+    }
+    fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
+        Ok(ids.iter().copied().filter(|id| self.stored_tests.contains_key(id)).collect())
+    }
+    fn write_tests(&mut self, product_id: u64, page: &Body, ids: &[u64]) -> Result<u32, String> {
+        assert!(ids.iter().all(|id| page.contains(id)), "asked to write a test that is not in the page");
+        for &id in ids {
+            self.stored_tests.insert(id, product_id);
+        }
+        Ok(ids.len() as u32)
+    }
+}

@@ -1,0 +1,43 @@
+//! The port through which the engine reaches the world. One method per import the
+//! engine uses; `Payload` is the host-held response body, opaque to the engine.
+
+use crate::bindings::customer_api::{ApiError, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest};
+use crate::bindings::events::{Level, Progress};
+use crate::bindings::store::FeaturePlacement;
+use crate::bindings::sync_lock::LockError;
+use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
+
+/// A fetched response: the summary the engine decides on, and the body to write from.
+pub struct Fetched<P, T> {
+    pub items: Vec<T>,
+    pub body: P,
+}
+
+pub type ApiResult<P, T> = Result<Fetched<P, T>, ApiError>;
+
+pub trait Host {
+    type Payload;
+
+    fn acquire_lock(&mut self, trigger: Trigger) -> Result<(), LockError>;
+    fn release_lock(&mut self);
+
+    fn monotonic_nanos(&mut self) -> u64;
+    fn log(&mut self, level: Level, message: &str);
+    fn report_progress(&mut self, update: Progress);
+    fn sync_started(&mut self, trigger: Trigger, phases: &[Phase]) -> u64;
+    fn sync_finished(&mut self, run_id: u64, outcome: &Result<SyncResult, SyncError>);
+
+    fn list_products(&mut self) -> ApiResult<Self::Payload, ProductSummary>;
+    fn fetch_features(&mut self, requests: &[FeaturesRequest]) -> Vec<ApiResult<Self::Payload, u64>>;
+    fn fetch_tests_pages(&mut self, requests: &[TestsPageRequest]) -> Vec<ApiResult<Self::Payload, TestSummary>>;
+
+    fn write_products(&mut self, body: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
+    fn write_features(
+        &mut self,
+        product_id: u64,
+        lists: &[&Self::Payload],
+        features: &[FeaturePlacement],
+    ) -> Result<u32, String>;
+    fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String>;
+    fn write_tests(&mut self, product_id: u64, page: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
+}

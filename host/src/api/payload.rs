@@ -1,0 +1,276 @@
+//! Response bodies, parsed once on the host. Each record keeps its raw JSON for the
+//! `data`/`raw_data` columns and the typed fields the store and the engine need.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::bindings::customer_api::{EndTime, ProductSummary, TestSummary};
+
+/// A parsed response held for the engine (the WIT `payload` resource).
+pub enum Payload {
+    Products(Vec<ProductRecord>),
+    Features(Vec<FeatureRecord>),
+    Tests(Vec<TestRecord>),
+}
+
+#[derive(Deserialize)]
+struct Section {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+pub struct ProductFields {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub product_type: Option<String>,
+    #[serde(default)]
+    sections: Option<Vec<Section>>,
+    #[serde(default)]
+    sections_with_default: Option<Vec<Section>>,
+}
+
+pub struct ProductRecord {
+    pub fields: ProductFields,
+    pub raw: Box<RawValue>,
+}
+
+impl ProductRecord {
+    pub fn summary(&self) -> ProductSummary {
+        let ids = |s: &Option<Vec<Section>>| s.iter().flatten().map(|s| s.id).collect();
+        ProductSummary {
+            id: self.fields.id,
+            name: self.title().to_string(),
+            section_ids: ids(&self.fields.sections),
+            sections_with_default_ids: ids(&self.fields.sections_with_default),
+        }
+    }
+
+    pub fn title(&self) -> &str {
+        self.fields.name.as_deref().unwrap_or("Untitled Product")
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FeatureFields {
+    pub id: u64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub howtofind: Option<String>,
+    #[serde(default)]
+    pub user_stories: Option<Vec<String>>,
+}
+
+pub struct FeatureRecord {
+    pub fields: FeatureFields,
+    pub raw: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+pub struct Environment {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct TestFeature {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub feature_id: Option<u64>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub howtofind: Option<String>,
+    #[serde(default)]
+    pub user_stories: Option<Vec<String>>,
+    #[serde(default)]
+    pub enable_default: Option<bool>,
+    #[serde(default)]
+    pub enable_content: Option<bool>,
+    #[serde(default)]
+    pub enable_visual: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub struct Named {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Requirement {
+    #[serde(default)]
+    pub category: Option<Named>,
+    #[serde(default)]
+    pub operating_system: Option<Named>,
+}
+
+#[derive(Deserialize)]
+pub struct TestFields {
+    pub id: u64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub test_title: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub testing_type: Option<String>,
+    #[serde(default)]
+    pub goal_text: Option<String>,
+    #[serde(default)]
+    pub instructions_text: Option<String>,
+    #[serde(default)]
+    pub out_of_scope_text: Option<String>,
+    #[serde(default)]
+    pub enable_low: Option<bool>,
+    #[serde(default)]
+    pub enable_high: Option<bool>,
+    #[serde(default)]
+    pub enable_critical: Option<bool>,
+    #[serde(default)]
+    pub test_environment: Option<Environment>,
+    #[serde(default)]
+    pub features: Option<Vec<TestFeature>>,
+    #[serde(default)]
+    pub requirements: Option<Vec<Requirement>>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub submitted_by: Option<String>,
+    #[serde(default)]
+    pub start_at: Option<String>,
+    #[serde(default)]
+    pub end_at: Option<String>,
+}
+
+pub struct TestRecord {
+    pub fields: TestFields,
+    pub start_at: EndTime,
+    pub end_at: EndTime,
+    pub raw: Box<RawValue>,
+}
+
+impl TestRecord {
+    pub fn summary(&self) -> TestSummary {
+        TestSummary { id: self.fields.id, end_at: self.end_at.clone() }
+    }
+}
+
+#[derive(Deserialize)]
+struct ProductsEnvelope {
+    products: Vec<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct FeaturesEnvelope {
+    features: Vec<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct TestsEnvelope {
+    exploratory_tests: Vec<Box<RawValue>>,
+}
+
+/// Parses `{"products": [...]}`.
+pub fn parse_products(body: &[u8]) -> serde_json::Result<Vec<ProductRecord>> {
+    let envelope: ProductsEnvelope = serde_json::from_slice(body)?;
+    envelope
+        .products
+        .into_iter()
+        .map(|raw| Ok(ProductRecord { fields: serde_json::from_str(raw.get())?, raw }))
+        .collect()
+}
+
+/// Parses `{"features": [...]}`.
+pub fn parse_features(body: &[u8]) -> serde_json::Result<Vec<FeatureRecord>> {
+    let envelope: FeaturesEnvelope = serde_json::from_slice(body)?;
+    envelope
+        .features
+        .into_iter()
+        .map(|raw| Ok(FeatureRecord { fields: serde_json::from_str(raw.get())?, raw }))
+        .collect()
+}
+
+/// Parses `{"exploratory_tests": [...]}`.
+pub fn parse_tests(body: &[u8]) -> serde_json::Result<Vec<TestRecord>> {
+    let envelope: TestsEnvelope = serde_json::from_slice(body)?;
+    envelope
+        .exploratory_tests
+        .into_iter()
+        .map(|raw| {
+            let fields: TestFields = serde_json::from_str(raw.get())?;
+            let start_at = parse_instant(fields.start_at.as_deref());
+            let end_at = parse_instant(fields.end_at.as_deref());
+            Ok(TestRecord { fields, start_at, end_at, raw })
+        })
+        .collect()
+}
+
+/// Reads an ISO 8601 date-time. One without an offset is taken as UTC, since the API
+/// documents UTC-based times and dropping such a test would lose data.
+pub fn parse_instant(text: Option<&str>) -> EndTime {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return EndTime::Missing;
+    };
+    let parsed = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()));
+    match parsed {
+        Ok(t) => EndTime::At(t.timestamp_millis()),
+        Err(_) => EndTime::Unparsable(text.to_string()),
+    }
+}
+
+/// The column format for times: UTC, sortable as text.
+pub fn column_time(time: &EndTime) -> Option<String> {
+    match time {
+        EndTime::At(ms) => DateTime::from_timestamp_millis(*ms).map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_normalised_to_utc_and_naive_times_read_as_utc() {
+        let with_offset = parse_instant(Some("2024-01-01T23:30:00-05:00"));
+        assert_eq!(column_time(&with_offset).unwrap(), "2024-01-02 04:30:00.000000");
+        let naive = parse_instant(Some("2024-01-01T10:00:00"));
+        assert_eq!(column_time(&naive).unwrap(), "2024-01-01 10:00:00.000000");
+        assert!(matches!(parse_instant(Some("soon")), EndTime::Unparsable(t) if t == "soon"));
+        assert!(matches!(parse_instant(None), EndTime::Missing));
+    }
+
+    #[test]
+    fn a_test_keeps_its_raw_json_and_reads_the_fields_sync_needs() {
+        let body = br#"{"exploratory_tests":[{"id":5,"title":"T","status":"running","end_at":"2025-03-01T00:00:00Z","features":[{"id":9,"feature_id":3,"title":"F","user_stories":["a"]}],"extra":{"kept":true}}]}"#;
+        let tests = parse_tests(body).unwrap();
+        assert_eq!(tests[0].fields.id, 5);
+        assert!(tests[0].raw.get().contains(r#""extra":{"kept":true}"#));
+        assert!(matches!(tests[0].end_at, EndTime::At(_)));
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_is_an_error() {
+        assert!(parse_tests(br#"{"tests":[]}"#).is_err());
+        assert!(parse_products(br#"{"products":[{"name":"no id"}]}"#).is_err());
+        assert!(parse_features(b"<html>").is_err());
+    }
+}

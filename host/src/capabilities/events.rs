@@ -1,0 +1,84 @@
+//! `testio:sync/events`: log lines and progress go to an [`Observer`]; the sync log
+//! goes to the `sync_events` table.
+
+use super::HostState;
+use super::sync_lock::trigger_name;
+use crate::bindings::events::{Host, Level, Progress};
+use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
+
+/// Where a sync's log lines and progress go: a progress bar, log lines, an MCP client.
+pub trait Observer: Send {
+    fn log(&mut self, level: Level, message: &str);
+    fn progress(&mut self, update: &Progress);
+}
+
+/// Sends everything to `tracing` (stderr, honouring `RUST_LOG`).
+pub struct TracingObserver;
+
+impl Observer for TracingObserver {
+    fn log(&mut self, level: Level, message: &str) {
+        match level {
+            Level::Debug => tracing::debug!(target: "engine", "{message}"),
+            Level::Info => tracing::info!(target: "engine", "{message}"),
+            Level::Warn => tracing::warn!(target: "engine", "{message}"),
+            Level::Error => tracing::error!(target: "engine", "{message}"),
+        }
+    }
+
+    fn progress(&mut self, update: &Progress) {
+        if let Some(product) = update.product_id {
+            tracing::info!(
+                target: "progress",
+                "{}: product {product} done ({}/{})",
+                phase_name(update.phase),
+                update.done,
+                update.total
+            );
+        }
+    }
+}
+
+impl Host for HostState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.touch();
+        self.observer.log(level, &message);
+        Ok(())
+    }
+
+    fn report_progress(&mut self, update: Progress) -> wasmtime::Result<()> {
+        self.touch();
+        self.observer.progress(&update);
+        Ok(())
+    }
+
+    fn sync_started(&mut self, trigger: Trigger, phases: Vec<Phase>) -> wasmtime::Result<u64> {
+        self.touch();
+        let names: Vec<&str> = phases.iter().map(|p| phase_name(*p)).collect();
+        let started = self
+            .db
+            .get()
+            .and_then(|db| db.start_run(trigger_name(trigger), &names.join(",")).map_err(|e| e.to_string()));
+        Ok(started.unwrap_or_else(|e| {
+            tracing::error!("could not record the start of the sync in the sync log: {e}");
+            0
+        }) as u64)
+    }
+
+    fn sync_finished(&mut self, run_id: u64, outcome: Result<SyncResult, SyncError>) -> wasmtime::Result<()> {
+        self.touch();
+        let finished = self.db.get().and_then(|db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string()));
+        if let Err(e) = finished {
+            tracing::error!("could not record the end of the sync in the sync log: {e}");
+        }
+        Ok(())
+    }
+}
+
+pub fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Products => "products",
+        Phase::Features => "features",
+        Phase::NewTests => "new_tests",
+        Phase::Bugs => "bugs",
+    }
+}

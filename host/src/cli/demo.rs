@@ -1,0 +1,75 @@
+//! `testio-sync demo`: the main job end to end on an embedded default, the simulator
+//! and a local database file.
+
+use std::path::{Path, PathBuf};
+
+use super::sim::Account;
+use super::{Exit, report};
+use crate::bindings::types::{Options, Phase, Scope, Trigger};
+use crate::runtime::{EngineRuntime, SyncCall};
+use crate::service::{self, Settings};
+use crate::sim::Simulator;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The demo's database file; any previous one at this path is replaced
+    #[arg(long, default_value = "testio-sync-demo.db")]
+    db: PathBuf,
+    /// New tests added per product before the second sync
+    #[arg(long, default_value_t = 5)]
+    new_tests: u32,
+    #[command(flatten)]
+    account: Account,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    crate::config::check_db_path(&args.db)?;
+    remove_database(&args.db)?;
+    let sim = Simulator::start(args.account.config(), 0).await?;
+    let settings = Settings {
+        base_url: sim.base_url(),
+        token: sim.token().to_string(),
+        db_path: args.db.clone(),
+        customer_id: 1,
+        max_in_flight: crate::config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
+        lock_timeout: crate::lock::DEFAULT_TIMEOUT,
+    };
+    let call = SyncCall {
+        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
+        scope: Scope { product_ids: None, since: None, entity_types: None },
+        options: Options { force_refresh: false, incremental_only: false, nuke: false },
+        trigger: Trigger::Cli,
+    };
+    let a = &args.account;
+    eprintln!(
+        "Simulated account: {} products × {} features × {} tests, at {}",
+        a.products,
+        a.features,
+        a.tests,
+        sim.base_url()
+    );
+    let runtime = EngineRuntime::load()?;
+    eprintln!("\n== Cold sync into {}", args.db.display());
+    let cold = report::finish(&service::run(&runtime, &settings, &call, report::observer()).await?, false);
+    for product in 1..=u64::from(a.products) {
+        sim.add_newer_tests(product, args.new_tests);
+    }
+    eprintln!("\n== Incremental sync after {} new tests per product", args.new_tests);
+    let incremental = report::finish(&service::run(&runtime, &settings, &call, report::observer()).await?, false);
+    sim.shutdown();
+    Ok(if cold == Exit::Success { incremental } else { cold })
+}
+
+/// The demo starts from an empty database, so the numbers mean what they say.
+fn remove_database(db: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!("could not replace the old demo database {}: {e}", path.display())
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The `testio-sync` command line: one file per command.
+
+mod demo;
+mod report;
+mod sim;
+mod status;
+mod sync;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub const EXIT_HELP: &str = "Exit codes: 0 success; 1 failure (nothing or not everything could run: bad input, \
+rejected token, database or engine error); 2 partial failure (the sync ran, but some products or phases failed; \
+see the errors); 3 the sync lock is held by another sync.";
+
+#[derive(Parser)]
+#[command(name = "testio-sync", version, about = "Mirror a Test IO customer account into a local SQLite database", after_help = EXIT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync the account behind TESTIO_CUSTOMER_API_TOKEN into the database
+    Sync(sync::Args),
+    /// Show the database path, row counts per table and the last sync
+    Status(status::Args),
+    /// Serve the built-in Customer API simulator on 127.0.0.1
+    Sim(sim::Args),
+    /// Sync a simulated account into a fresh local database, then sync it again
+    Demo(demo::Args),
+}
+
+/// How a command ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Exit {
+    Success = 0,
+    Failure = 1,
+    Partial = 2,
+    LockBusy = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            eprintln!("{}", rendered.lines().next().unwrap_or("invalid arguments"));
+            return Exit::Failure.into();
+        }
+    };
+    report::init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return Exit::Failure.into();
+        }
+    };
+    let exit = runtime.block_on(async {
+        match cli.command {
+            Command::Sync(args) => sync::run(args).await,
+            Command::Status(args) => status::run(args),
+            Command::Sim(args) => sim::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match exit {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Exit::Failure.into()
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! What a person sees: logs and progress on stderr, the summary, and `--json` on stdout.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+
+use super::Exit;
+use crate::bindings::events::{Level, Progress};
+use crate::bindings::types::{SyncError, SyncResult};
+use crate::capabilities::{Observer, TracingObserver, phase_name};
+use crate::service::{Outcome, describe_error};
+
+/// Logs go to stderr; `RUST_LOG` overrides the default of info for this tool.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,testio_sync=info,engine=info,progress=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// A progress bar on a terminal, plain log lines elsewhere.
+pub fn observer() -> Box<dyn Observer> {
+    if std::io::stderr().is_terminal() { Box::new(BarObserver::new()) } else { Box::new(TracingObserver) }
+}
+
+struct BarObserver {
+    bar: ProgressBar,
+}
+
+impl BarObserver {
+    fn new() -> Self {
+        let bar = ProgressBar::new(1);
+        let style = ProgressStyle::with_template("{spinner} {msg:<40} [{bar:30}] {pos}/{len} products")
+            .expect("the template is valid")
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Self { bar }
+    }
+}
+
+impl Observer for BarObserver {
+    fn log(&mut self, level: Level, message: &str) {
+        if matches!(level, Level::Warn | Level::Error) {
+            self.bar.suspend(|| TracingObserver.log(level, message));
+        }
+    }
+
+    fn progress(&mut self, update: &Progress) {
+        self.bar.set_length(update.total.max(1).into());
+        self.bar.set_position(update.done.into());
+        let phase = phase_name(update.phase);
+        self.bar.set_message(match update.product_id {
+            Some(id) => format!("{phase}: product {id} done"),
+            None => phase.to_string(),
+        });
+    }
+}
+
+impl Drop for BarObserver {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Prints the outcome and picks the exit code.
+pub fn finish(outcome: &Outcome, as_json: bool) -> Exit {
+    if as_json {
+        println!("{}", to_json(outcome));
+    }
+    match outcome {
+        Ok(result) => {
+            print_summary(result);
+            if result.errors.is_empty() { Exit::Success } else { Exit::Partial }
+        }
+        Err(error) => {
+            eprintln!("error: {}", describe_error(error));
+            if matches!(error, SyncError::LockBusy(_)) { Exit::LockBusy } else { Exit::Failure }
+        }
+    }
+}
+
+pub fn print_summary(result: &SyncResult) {
+    eprintln!(
+        "Synced {} products, {} features; {} tests discovered, {} updated",
+        result.products_synced, result.features_refreshed, result.tests_discovered, result.tests_updated
+    );
+    for warning in &result.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for error in &result.errors {
+        eprintln!("error: {error}");
+    }
+    eprintln!("Sync completed in {:.1}s", result.duration_seconds);
+}
+
+/// The reference's snake_case field names, plus a status.
+pub fn to_json(outcome: &Outcome) -> serde_json::Value {
+    match outcome {
+        Ok(r) => json!({
+            "status": if r.errors.is_empty() { "success" } else { "partial_failure" },
+            "phases_completed": r.phases_completed.iter().map(|p| phase_name(*p)).collect::<Vec<_>>(),
+            "products_synced": r.products_synced,
+            "features_refreshed": r.features_refreshed,
+            "tests_discovered": r.tests_discovered,
+            "tests_updated": r.tests_updated,
+            "bugs_refreshed": r.bugs_refreshed,
+            "duration_seconds": r.duration_seconds,
+            "warnings": r.warnings,
+            "errors": r.errors,
+        }),
+        Err(e) => json!({ "status": "failure", "error": describe_error(e) }),
+    }
+}

@@ -1,0 +1,118 @@
+//! `testio-sync sync`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use super::{Exit, report};
+use crate::bindings::types::{EntityKind, Options, Phase, Scope, Trigger};
+use crate::config;
+use crate::runtime::{EngineRuntime, SyncCall};
+use crate::service::{self, Settings};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only these products (comma-separated ids); default: TESTIO_PRODUCT_IDS, else all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = parse_product_id)]
+    product_ids: Vec<u64>,
+    /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
+    /// '30 days ago', 'last 7 days'; default: TESTIO_SYNC_SINCE
+    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = parse_since)]
+    since: Option<i64>,
+    /// Walk every page again and update every test, not just the new ones
+    #[arg(long)]
+    force: bool,
+    /// Only discover new tests (skip the products and features phases)
+    #[arg(long)]
+    incremental_only: bool,
+    /// Only write these kinds of rows
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    entity_types: Vec<Kind>,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Where to sync from and to; shared with the demo.
+#[derive(clap::Args)]
+pub struct Target {
+    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
+    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
+    pub db: Option<PathBuf>,
+    /// The Customer API base URL
+    #[arg(long, env = "TESTIO_CUSTOMER_API_BASE_URL", default_value = config::DEFAULT_BASE_URL, value_name = "URL")]
+    pub base_url: String,
+    /// How long to wait for another sync's lock, in seconds
+    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS")]
+    pub lock_timeout: u64,
+    /// Fail at once if another sync holds the lock
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Products,
+    Features,
+    Tests,
+}
+
+fn parse_product_id(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(format!("{text:?} is not a product id (a positive whole number)")),
+    }
+}
+
+fn parse_since(text: &str) -> Result<i64, String> {
+    crate::since::parse(text, chrono::Utc::now()).map(|t| t.timestamp_millis())
+}
+
+impl Target {
+    /// Resolves the settings, checking each before anything runs.
+    pub fn settings(&self, token: String) -> anyhow::Result<Settings> {
+        let db_path = match &self.db {
+            Some(path) => path.clone(),
+            None => config::default_db_path()?,
+        };
+        config::check_db_path(&db_path)?;
+        Ok(Settings {
+            base_url: self.base_url.clone(),
+            token,
+            db_path,
+            customer_id: config::env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)?,
+            max_in_flight: config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
+            lock_timeout: Duration::from_secs(if self.no_wait { 0 } else { self.lock_timeout }),
+        })
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    let token = config::token_from_env()?;
+    let settings = args.target.settings(token)?;
+    let call = SyncCall {
+        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
+        scope: Scope {
+            product_ids: (!args.product_ids.is_empty()).then(|| args.product_ids.clone()),
+            since: args.since,
+            entity_types: (!args.entity_types.is_empty())
+                .then(|| args.entity_types.iter().map(|k| entity_kind(*k)).collect()),
+        },
+        options: Options { force_refresh: args.force, incremental_only: args.incremental_only, nuke: false },
+        trigger: Trigger::Cli,
+    };
+    let runtime = EngineRuntime::load()?;
+    let outcome = service::run(&runtime, &settings, &call, report::observer()).await?;
+    Ok(report::finish(&outcome, args.json))
+}
+
+fn entity_kind(kind: Kind) -> EntityKind {
+    match kind {
+        Kind::Products => EntityKind::Products,
+        Kind::Features => EntityKind::Features,
+        Kind::Tests => EntityKind::Tests,
+    }
+}

@@ -1,0 +1,76 @@
+//! The SQLite store: connection set-up, migrations, and the repositories the
+//! capabilities use.
+
+mod schema;
+pub mod status;
+pub mod sync_log;
+pub mod writes;
+
+use std::path::Path;
+
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags};
+
+/// The store for one customer's rows in one database file.
+pub struct Store {
+    conn: Connection,
+    customer_id: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path, customer_id: i64) -> anyhow::Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .with_context(|| format!("could not open the database {}", path.display()))?;
+        configure(&conn).with_context(|| format!("could not configure the database {}", path.display()))?;
+        migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
+        Ok(Self { conn, customer_id })
+    }
+
+    /// Opens an existing database without creating or migrating it (for read-only commands).
+    pub fn open_existing(path: &Path, customer_id: i64) -> anyhow::Result<Self> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .with_context(|| format!("could not open the database {}", path.display()))?;
+        configure(&conn)?;
+        migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
+        Ok(Self { conn, customer_id })
+    }
+
+    pub fn customer_id(&self) -> i64 {
+        self.customer_id
+    }
+}
+
+/// WAL with `synchronous=NORMAL`: a commit survives a crash of this process, and the
+/// database stays consistent on power loss (the last commits may be lost, and the next
+/// sync fetches them again), without an fsync per page.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    anyhow::ensure!(
+        applied <= schema::MIGRATIONS.len(),
+        "the database was written by a newer testio-sync (schema version {applied}, this one knows {})",
+        schema::MIGRATIONS.len()
+    );
+    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Now, in the column format used for times.
+pub fn now_column() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}

@@ -1,0 +1,115 @@
+//! Migrations, applied in order; `PRAGMA user_version` records how many have run.
+//! Never edit a released entry: append a new one.
+
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE products (
+    customer_id  INTEGER NOT NULL,
+    id           INTEGER NOT NULL,
+    title        TEXT NOT NULL,
+    product_type TEXT,
+    data         TEXT NOT NULL,
+    last_synced  TEXT,
+    PRIMARY KEY (customer_id, id)
+);
+CREATE INDEX ix_products_type ON products (product_type);
+
+CREATE TABLE features (
+    customer_id  INTEGER NOT NULL,
+    id           INTEGER NOT NULL,
+    product_id   INTEGER NOT NULL,
+    title        TEXT NOT NULL,
+    description  TEXT,
+    howtofind    TEXT,
+    user_stories TEXT NOT NULL DEFAULT '[]',
+    section_ids  TEXT NOT NULL DEFAULT '[]',
+    raw_data     TEXT NOT NULL,
+    last_synced  TEXT NOT NULL,
+    PRIMARY KEY (customer_id, id)
+);
+CREATE INDEX ix_features_product ON features (customer_id, product_id);
+
+CREATE TABLE tests (
+    customer_id          INTEGER NOT NULL,
+    id                   INTEGER NOT NULL,
+    product_id           INTEGER NOT NULL,
+    data                 TEXT NOT NULL,
+    status               TEXT NOT NULL,
+    start_at             TEXT,
+    end_at               TEXT,
+    synced_at            TEXT,
+    bugs_synced_at       TEXT,
+    created_by           TEXT,
+    submitted_by         TEXT,
+    created_by_user_id   INTEGER,
+    submitted_by_user_id INTEGER,
+    title                TEXT,
+    testing_type         TEXT,
+    goal                 TEXT,
+    instructions         TEXT,
+    out_of_scope         TEXT,
+    enable_low           INTEGER,
+    enable_high          INTEGER,
+    enable_critical      INTEGER,
+    test_environment     TEXT,
+    PRIMARY KEY (customer_id, id)
+);
+CREATE INDEX ix_tests_product_end ON tests (customer_id, product_id, end_at);
+CREATE INDEX ix_tests_status ON tests (status);
+CREATE INDEX ix_tests_end_at ON tests (end_at);
+
+CREATE TABLE test_features (
+    customer_id    INTEGER NOT NULL,
+    id             INTEGER NOT NULL,
+    test_id        INTEGER NOT NULL,
+    feature_id     INTEGER NOT NULL,
+    title          TEXT NOT NULL,
+    description    TEXT,
+    howtofind      TEXT,
+    user_stories   TEXT NOT NULL DEFAULT '[]',
+    enable_default INTEGER NOT NULL DEFAULT 0,
+    enable_content INTEGER NOT NULL DEFAULT 0,
+    enable_visual  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (customer_id, id)
+);
+CREATE INDEX ix_test_features_test ON test_features (customer_id, test_id);
+CREATE INDEX ix_test_features_feature ON test_features (customer_id, feature_id);
+
+CREATE TABLE test_platforms (
+    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id           INTEGER NOT NULL,
+    test_id               INTEGER NOT NULL,
+    operating_system_id   INTEGER,
+    operating_system_name TEXT NOT NULL,
+    category              TEXT,
+    UNIQUE (customer_id, test_id, operating_system_id)
+);
+CREATE INDEX ix_test_platforms_os ON test_platforms (operating_system_name);
+
+CREATE TABLE sync_events (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id        INTEGER NOT NULL,
+    event_type         TEXT NOT NULL DEFAULT 'sync',
+    started_at         TEXT NOT NULL,
+    completed_at       TEXT,
+    status             TEXT NOT NULL,
+    trigger_source     TEXT NOT NULL,
+    phases             TEXT NOT NULL,
+    products_synced    INTEGER,
+    features_refreshed INTEGER,
+    tests_discovered   INTEGER,
+    tests_updated      INTEGER,
+    bugs_refreshed     INTEGER,
+    warnings           INTEGER,
+    errors             INTEGER,
+    duration_seconds   REAL,
+    error_message      TEXT
+);
+CREATE INDEX ix_sync_events_started ON sync_events (customer_id, started_at);
+
+CREATE TABLE sync_metadata (
+    customer_id INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (customer_id, key)
+);
+"#];

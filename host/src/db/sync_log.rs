@@ -1,0 +1,78 @@
+//! The sync log: one `sync_events` row per sync, and `sync_metadata` values.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, now_column};
+use crate::bindings::types::{SyncError, SyncResult};
+
+/// How a sync ended, as stored in `sync_events.status`.
+pub fn status_of(outcome: &Result<SyncResult, SyncError>) -> &'static str {
+    match outcome {
+        Ok(r) if r.errors.is_empty() => "success",
+        Ok(_) => "partial_failure",
+        Err(_) => "failure",
+    }
+}
+
+impl Store {
+    pub fn start_run(&self, trigger: &str, phases: &str) -> rusqlite::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO sync_events (customer_id, started_at, status, trigger_source, phases)
+             VALUES (?1, ?2, 'running', ?3, ?4)",
+            params![self.customer_id, now_column(), trigger, phases],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run_id: i64, outcome: &Result<SyncResult, SyncError>) -> rusqlite::Result<()> {
+        let now = now_column();
+        let tx = self.conn.unchecked_transaction()?;
+        match outcome {
+            Ok(r) => {
+                tx.execute(
+                    "UPDATE sync_events SET completed_at = ?2, status = ?3, products_synced = ?4,
+                       features_refreshed = ?5, tests_discovered = ?6, tests_updated = ?7,
+                       bugs_refreshed = ?8, warnings = ?9, errors = ?10, duration_seconds = ?11,
+                       error_message = ?12
+                     WHERE id = ?1",
+                    params![
+                        run_id,
+                        now,
+                        status_of(outcome),
+                        r.products_synced,
+                        r.features_refreshed,
+                        r.tests_discovered,
+                        r.tests_updated,
+                        r.bugs_refreshed,
+                        r.warnings.len() as i64,
+                        r.errors.len() as i64,
+                        r.duration_seconds,
+                        r.errors.first()
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO sync_metadata (customer_id, key, value) VALUES (?1, 'last_sync_completed', ?2)
+                     ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value",
+                    params![self.customer_id, now],
+                )?;
+            }
+            Err(e) => {
+                tx.execute(
+                    "UPDATE sync_events SET completed_at = ?2, status = 'failure', error_message = ?3 WHERE id = ?1",
+                    params![run_id, now, crate::service::describe_error(e)],
+                )?;
+            }
+        }
+        tx.commit()
+    }
+
+    pub fn metadata(&self, key: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT value FROM sync_metadata WHERE customer_id = ?1 AND key = ?2",
+                params![self.customer_id, key],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+}

@@ -1,0 +1,14 @@
+//! testio-sync, the native host: the Customer API client, the SQLite store, the sync
+//! lock, the wasmtime embedding of the engine component, the CLI and the simulator.
+
+pub mod api;
+pub mod bindings;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod lock;
+pub mod runtime;
+pub mod service;
+pub mod sim;
+pub mod since;

@@ -1,0 +1,140 @@
+//! Embeds the engine component with wasmtime: compiled code cached on disk, async host
+//! imports, an epoch watchdog for a guest that stops calling the host, and a memory cap.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+
+use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
+use crate::bindings::{SyncEngine, SyncEnginePre};
+use crate::capabilities::HostState;
+
+/// The engine component, built from `guest/` by `build.rs`.
+pub const ENGINE_WASM: &[u8] = include_bytes!(env!("TESTIO_SYNC_ENGINE_WASM"));
+
+const EPOCH_TICK: Duration = Duration::from_millis(100);
+/// The guest never computes this long between two host calls; if it does, it is stuck.
+const MAX_GUEST_STRETCH: Duration = Duration::from_secs(10);
+
+pub struct EngineRuntime {
+    engine: Engine,
+    pre: SyncEnginePre<HostState>,
+}
+
+pub struct SyncCall {
+    pub phases: Vec<Phase>,
+    pub scope: Scope,
+    pub options: Options,
+    pub trigger: Trigger,
+}
+
+impl EngineRuntime {
+    pub fn load() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("could not start wasmtime")?;
+        let component = load_component(&engine)?;
+        let mut linker = Linker::new(&engine);
+        SyncEngine::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        let pre = SyncEnginePre::new(linker.instantiate_pre(&component)?)?;
+        start_epoch_ticker(&engine);
+        Ok(Self { engine, pre })
+    }
+
+    /// Runs one sync in a fresh instance. `Err` means the engine itself failed (a trap).
+    pub async fn execute(
+        &self,
+        state: HostState,
+        call: &SyncCall,
+    ) -> anyhow::Result<(Result<SyncResult, SyncError>, HostState)> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if ctx.data().last_host_call.elapsed() > MAX_GUEST_STRETCH {
+                wasmtime::bail!(
+                    "the sync engine ran for {}s without calling the host; stopped it",
+                    MAX_GUEST_STRETCH.as_secs()
+                );
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let bindings = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("could not instantiate the sync engine")?;
+        store.data_mut().last_host_call = Instant::now();
+        let outcome = bindings
+            .testio_sync_engine()
+            .call_execute_sync(&mut store, &call.phases, &call.scope, call.options, call.trigger)
+            .await
+            .map_err(|trap| anyhow::anyhow!("the sync engine failed: {trap:#}"))?;
+        Ok((outcome, store.into_data()))
+    }
+}
+
+/// Loads compiled code from the cache, or compiles and caches it. A cache that cannot
+/// be read or written only costs the compile time.
+fn load_component(engine: &Engine) -> anyhow::Result<Component> {
+    let cached = cache_path(engine);
+    if let Some(path) = &cached {
+        // SAFETY: the file is our own precompiled output, keyed by the component's hash
+        // and wasmtime's compatibility hash; wasmtime also checks its header.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, path) } {
+            return Ok(component);
+        }
+    }
+    let compiled = engine
+        .precompile_component(ENGINE_WASM)
+        .map_err(anyhow::Error::from)
+        .context("could not compile the sync engine")?;
+    if let Some(path) = &cached {
+        store_in_cache(path, &compiled);
+    }
+    // SAFETY: `compiled` was produced just now by this engine.
+    unsafe { Component::deserialize(engine, &compiled) }
+        .map_err(anyhow::Error::from)
+        .context("could not load the compiled sync engine")
+}
+
+fn cache_path(engine: &Engine) -> Option<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let mut compat = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut compat);
+    let digest = Sha256::digest(ENGINE_WASM);
+    let name = format!("engine-{}-{:016x}.cwasm", hex::encode(&digest[..12]), compat.finish());
+    Some(dirs::cache_dir()?.join("testio-sync").join(name))
+}
+
+fn store_in_cache(path: &std::path::Path, compiled: &[u8]) {
+    let write = || -> std::io::Result<()> {
+        let dir = path.parent().expect("cache paths have a folder");
+        std::fs::create_dir_all(dir)?;
+        let temp = dir.join(format!(".{}.tmp", std::process::id()));
+        std::fs::write(&temp, compiled)?;
+        std::fs::rename(&temp, path)
+    };
+    if let Err(e) = write() {
+        tracing::debug!("could not cache the compiled engine at {}: {e}", path.display());
+    }
+}
+
+/// Drives the epoch deadlines of this engine's stores for the life of the process.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("wasm-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("could not start the epoch thread");
+}

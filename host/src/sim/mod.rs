@@ -1,0 +1,360 @@
+//! A built-in Customer API v2 simulator. It serves a deterministic fake account on
+//! 127.0.0.1 so sync can be demonstrated, tested and benchmarked without the real service.
+//! Tests are generated per request from (seed, sizes, index), so even a 500k-test account costs
+//! only the memory of its products and features.
+
+mod data;
+mod server;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use data::{FEATURE_ID_STRIDE, MAX_TESTS_PER_PRODUCT};
+use server::SimState;
+
+/// Size and behaviour of the simulated account.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub products: u32,
+    /// Features per product.
+    pub features: u32,
+    /// Initial exploratory tests per product.
+    pub tests: u32,
+    pub seed: u64,
+    /// The API token clients must send as `Authorization: Token <token>`.
+    pub token: String,
+    /// Delay before every answer, to make concurrency measurable.
+    pub latency: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig { products: 3, features: 5, tests: 60, seed: 1, token: "sim-token".into(), latency: Duration::ZERO }
+    }
+}
+
+/// One request the simulator received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// The full path, e.g. "/customer/v2/products/2/exploratory_tests".
+    pub path: String,
+    /// The raw query string, without the '?'.
+    pub query: Option<String>,
+    /// The answer's status; 0 while the request is still being answered.
+    pub status: u16,
+}
+
+/// A running simulator; clones share the same server.
+#[derive(Clone)]
+pub struct Simulator {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+}
+
+impl Simulator {
+    /// Binds 127.0.0.1:`port` (0 picks a free port) and serves in a spawned task.
+    pub async fn start(config: SimConfig, port: u16) -> anyhow::Result<Simulator> {
+        anyhow::ensure!(config.tests <= MAX_TESTS_PER_PRODUCT, "at most {MAX_TESTS_PER_PRODUCT} tests per product");
+        anyhow::ensure!(
+            u64::from(config.features) < FEATURE_ID_STRIDE,
+            "at most {} features per product",
+            FEATURE_ID_STRIDE - 1
+        );
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .with_context(|| format!("binding the simulator to 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(config));
+        tokio::spawn(server::serve(listener, state.clone()));
+        Ok(Simulator { state, addr })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/customer/v2", self.addr)
+    }
+
+    pub fn token(&self) -> &str {
+        self.state.token()
+    }
+
+    /// Every request so far, in arrival order, including rejected ones.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.clear_requests();
+    }
+
+    /// Adds `count` tests to a product, each ending later than all its existing tests.
+    pub fn add_newer_tests(&self, product_id: u64, count: u32) {
+        if !self.state.add_tests(product_id, count) {
+            tracing::warn!(product_id, "simulator has no such product; no tests added");
+        }
+    }
+
+    /// The product's current number of tests (0 for an unknown product).
+    pub fn test_count(&self, product_id: u64) -> u32 {
+        self.state.test_count(product_id)
+    }
+
+    /// Stops accepting connections; requests in flight are still answered.
+    pub fn shutdown(&self) {
+        self.state.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    async fn sim(config: SimConfig) -> Simulator {
+        Simulator::start(config, 0).await.expect("simulator starts")
+    }
+
+    async fn get_with_token(sim: &Simulator, path: &str, token: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .get(format!("{}/{path}", sim.base_url()))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .expect("request succeeds");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body is text"))
+    }
+
+    async fn get(sim: &Simulator, path: &str) -> (u16, String) {
+        get_with_token(sim, path, sim.token()).await
+    }
+
+    async fn get_json(sim: &Simulator, path: &str) -> Value {
+        let (status, body) = get(sim, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).expect("body is JSON")
+    }
+
+    fn ids(list: &Value) -> Vec<u64> {
+        list.as_array().expect("a JSON array").iter().map(|item| item["id"].as_u64().expect("numeric id")).collect()
+    }
+
+    async fn test_ids(sim: &Simulator, path: &str) -> Vec<u64> {
+        ids(&get_json(sim, path).await["exploratory_tests"])
+    }
+
+    #[tokio::test]
+    async fn rejects_missing_or_wrong_token() {
+        let sim = sim(SimConfig::default()).await;
+        let (status, body) = get_with_token(&sim, "products", "wrong").await;
+        assert_eq!(status, 401);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert!(body["error"].is_string());
+        let response = reqwest::get(format!("{}/products", sim.base_url())).await.unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        assert_eq!(get(&sim, "products").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn unknown_things_are_404() {
+        let sim = sim(SimConfig::default()).await;
+        for path in [
+            "products/99",
+            "products/0/features",
+            "products/3/sections/1/features",
+            "exploratory_tests/1000060",
+            "nonsense",
+        ] {
+            let (status, body) = get(&sim, path).await;
+            assert_eq!(status, 404, "{path}");
+            assert!(body.contains("\"error\""), "{path}: {body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn products_follow_the_section_rule() {
+        let sim = sim(SimConfig::default()).await;
+        let products = get_json(&sim, "products").await;
+        assert_eq!(ids(&products["products"]), [1, 2, 3]);
+        for product in products["products"].as_array().unwrap() {
+            let with_sections = product["id"].as_u64().unwrap().is_multiple_of(3);
+            let sections = product["sections"].as_array().unwrap().len();
+            let with_default = product["sections_with_default"].as_array().unwrap().len();
+            assert_eq!((sections, with_default), if with_sections { (2, 3) } else { (0, 1) });
+        }
+        let single = get_json(&sim, "products/2").await;
+        assert_eq!(single["product"], products["products"][1]);
+    }
+
+    #[tokio::test]
+    async fn paginates_newest_first() {
+        let sim = sim(SimConfig { tests: 200, ..SimConfig::default() }).await;
+        let page1 = get_json(&sim, "products/2/exploratory_tests?page=1&per_page=10").await;
+        let tests = page1["exploratory_tests"].as_array().unwrap();
+        assert_eq!(ids(&page1["exploratory_tests"]), (190..200).rev().map(|n| 2_000_000 + n).collect::<Vec<_>>());
+        let ends: Vec<_> = tests
+            .iter()
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t["end_at"].as_str().unwrap()).unwrap())
+            .collect();
+        assert!(ends.windows(2).all(|pair| pair[0] > pair[1]), "{ends:?}");
+
+        assert_eq!(test_ids(&sim, "products/2/exploratory_tests?page=2").await.len(), 25);
+        let last = test_ids(&sim, "products/2/exploratory_tests?page=8").await;
+        assert_eq!(last.len(), 25);
+        assert_eq!(last.last(), Some(&2_000_000));
+        assert!(test_ids(&sim, "products/2/exploratory_tests?page=9").await.is_empty());
+
+        let unpaged = test_ids(&sim, "products/2/exploratory_tests?per_page=5").await;
+        assert_eq!(unpaged.len(), 150);
+        assert_eq!(unpaged[0], 2_000_199);
+
+        for bad in ["page=0", "page=x", "page=1&per_page=0", "per_page=-1"] {
+            let (status, _) = get(&sim, &format!("products/2/exploratory_tests?{bad}")).await;
+            assert_eq!(status, 400, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tests_look_like_production() {
+        let sim = sim(SimConfig::default()).await;
+        let (_, body) = get(&sim, "exploratory_tests/3000007").await;
+        let test: Value = serde_json::from_str(&body).unwrap();
+        let test = &test["exploratory_test"];
+        assert_eq!(test["id"], 3_000_007);
+        assert!((2..=3).contains(&test["features"].as_array().unwrap().len()));
+        assert!((1..=3).contains(&test["requirements"].as_array().unwrap().len()));
+        assert_eq!(test["product"]["id"], 3);
+        assert!(test["section"]["id"].is_u64());
+        assert!((2500..6000).contains(&body.len()), "a test is {} bytes", body.len());
+        let page = get_json(&sim, "products/1/exploratory_tests?page=1&per_page=60").await;
+        for test in page["exploratory_tests"].as_array().unwrap() {
+            for key in ["start_at", "end_at"] {
+                let stamp = test[key].as_str().unwrap();
+                chrono::DateTime::parse_from_rfc3339(stamp).expect("ISO 8601 with offset");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn section_features_overlap_and_cover_the_product() {
+        let sim = sim(SimConfig::default()).await;
+        let product = get_json(&sim, "products/3").await;
+        assert!(ids(&get_json(&sim, "products/3/features").await["features"]).is_empty());
+        let mut per_section = Vec::new();
+        for section in product["product"]["sections"].as_array().unwrap() {
+            let path = format!("products/3/sections/{}/features", section["id"]);
+            per_section.push(ids(&get_json(&sim, &path).await["features"]));
+        }
+        let [first, second] = per_section.as_slice() else {
+            panic!("two sections expected");
+        };
+        assert!(first.iter().any(|id| second.contains(id)), "no shared feature");
+        let mut union: Vec<u64> = first.iter().chain(second).copied().collect();
+        union.sort_unstable();
+        union.dedup();
+        assert_eq!(union, (3001..=3005).collect::<Vec<_>>());
+
+        let plain = ids(&get_json(&sim, "products/1/features").await["features"]);
+        assert_eq!(plain, (1001..=1005).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn same_config_serves_same_bytes() {
+        let config = SimConfig { seed: 7, ..SimConfig::default() };
+        let (a, b) = (sim(config.clone()).await, sim(config).await);
+        let other = sim(SimConfig::default()).await;
+        let paths = [
+            "products",
+            "products/3/sections/301/features",
+            "products/1/exploratory_tests?page=2&per_page=10",
+            "bugs?filter_test_cycle_ids=1000001,1000002,2000003,3000004",
+        ];
+        for path in paths {
+            let body = get(&a, path).await.1;
+            assert_eq!(body, get(&b, path).await.1, "{path}");
+            assert_ne!(body, get(&other, path).await.1, "{path}: seed is ignored");
+        }
+    }
+
+    #[tokio::test]
+    async fn bugs_belong_to_the_requested_tests() {
+        let sim = sim(SimConfig::default()).await;
+        let wanted: Vec<u64> = (0..30).map(|n| 1_000_000 + n).collect();
+        let list = wanted.iter().map(u64::to_string).collect::<Vec<_>>().join("%2C");
+        let bugs = get_json(&sim, &format!("bugs?filter_test_cycle_ids={list}")).await;
+        let bugs = bugs["bugs"].as_array().unwrap();
+        assert!(!bugs.is_empty());
+        for bug in bugs {
+            let test_id = bug["test"]["id"].as_u64().unwrap();
+            assert!(wanted.contains(&test_id));
+            let test = get_json(&sim, &format!("exploratory_tests/{test_id}")).await;
+            let test = &test["exploratory_test"];
+            assert_eq!(bug["test"]["title"], test["title"]);
+            assert!(ids(&test["features"]).contains(&bug["test_feature"]["id"].as_u64().unwrap()));
+        }
+        assert_eq!(get(&sim, "bugs").await.0, 400);
+    }
+
+    #[tokio::test]
+    async fn newer_tests_come_first() {
+        let sim = sim(SimConfig::default()).await;
+        let before = get_json(&sim, "products/2/exploratory_tests?page=1&per_page=1").await;
+        sim.add_newer_tests(2, 3);
+        assert_eq!(sim.test_count(2), 63);
+        assert_eq!(sim.test_count(1), 60);
+        let after = get_json(&sim, "products/2/exploratory_tests?page=1&per_page=4").await;
+        let after = &after["exploratory_tests"];
+        assert_eq!(ids(after), [2_000_062, 2_000_061, 2_000_060, 2_000_059]);
+        assert_eq!(after[3], before["exploratory_tests"][0]);
+        let end = |test: &Value| chrono::DateTime::parse_from_rfc3339(test["end_at"].as_str().unwrap()).unwrap();
+        assert!(end(&after[2]) > end(&after[3]));
+        assert_eq!(get(&sim, "exploratory_tests/2000062").await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn logs_every_request_in_order() {
+        let sim = sim(SimConfig::default()).await;
+        get_with_token(&sim, "products", "nope").await;
+        get(&sim, "products/2/exploratory_tests?page=3&per_page=10").await;
+        let expected = [
+            RequestRecord { method: "GET".into(), path: "/customer/v2/products".into(), query: None, status: 401 },
+            RequestRecord {
+                method: "GET".into(),
+                path: "/customer/v2/products/2/exploratory_tests".into(),
+                query: Some("page=3&per_page=10".into()),
+                status: 200,
+            },
+        ];
+        assert_eq!(sim.requests(), expected);
+        sim.clear_requests();
+        assert!(sim.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn latency_delays_answers() {
+        let sim = sim(SimConfig { latency: Duration::from_millis(100), ..SimConfig::default() }).await;
+        let started = std::time::Instant::now();
+        get(&sim, "products").await;
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_serving() {
+        let sim = sim(SimConfig::default()).await;
+        assert_eq!(get(&sim, "products").await.0, 200);
+        sim.shutdown();
+        let url = format!("{}/products", sim.base_url());
+        for _ in 0..50 {
+            // A fresh client each time, so no pooled connection hides the closed listener.
+            if reqwest::Client::new().get(&url).send().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("simulator still answers after shutdown");
+    }
+}

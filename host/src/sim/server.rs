@@ -1,0 +1,341 @@
+//! HTTP side of the simulator: one fallback handler that logs, authenticates and routes every
+//! request by hand, so the whole request path is in one place (where fault injection will hook
+//! in later).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use super::data::{Catalog, MAX_TESTS_PER_PRODUCT, ProductData, TEST_ID_STRIDE};
+use super::{RequestRecord, SimConfig};
+
+const BASE_PATH: &str = "/customer/v2/";
+/// Without `page`, the API answers with the newest 150 tests.
+const UNPAGED_LIMIT: u64 = 150;
+const DEFAULT_PER_PAGE: u64 = 25;
+
+/// Requests in arrival order. Each is entered on arrival and given its status when answered,
+/// found again by a sequence number that stays valid across `clear`.
+#[derive(Default)]
+struct RequestLog {
+    records: Vec<RequestRecord>,
+    /// Sequence number of `records[0]`.
+    first: u64,
+}
+
+impl RequestLog {
+    fn push(&mut self, record: RequestRecord) -> u64 {
+        self.records.push(record);
+        self.first + self.records.len() as u64 - 1
+    }
+
+    fn set_status(&mut self, sequence: u64, status: u16) {
+        // A request that arrived before the last clear is no longer listed.
+        let index = sequence.checked_sub(self.first).map(|i| i as usize);
+        if let Some(record) = index.and_then(|i| self.records.get_mut(i)) {
+            record.status = status;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.first += self.records.len() as u64;
+        self.records.clear();
+    }
+}
+
+/// State shared by the handler and the `Simulator` handles.
+pub struct SimState {
+    token: String,
+    latency: Duration,
+    catalog: Catalog,
+    /// Number of tests per product, indexed by product id - 1; only ever grows.
+    test_counts: Vec<AtomicU32>,
+    log: Mutex<RequestLog>,
+    stop: Notify,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig) -> Self {
+        let catalog = Catalog::new(config.seed, config.products, config.features);
+        let test_counts = catalog.products().map(|_| AtomicU32::new(config.tests)).collect();
+        SimState {
+            token: config.token,
+            latency: config.latency,
+            catalog,
+            test_counts,
+            log: Mutex::default(),
+            stop: Notify::new(),
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    fn counter(&self, product_id: u64) -> Option<&AtomicU32> {
+        let index = usize::try_from(product_id.checked_sub(1)?).ok()?;
+        self.test_counts.get(index)
+    }
+
+    pub fn test_count(&self, product_id: u64) -> u32 {
+        self.counter(product_id).map_or(0, |count| count.load(Ordering::Acquire))
+    }
+
+    /// Appends tests to a product; returns false for an unknown product.
+    pub fn add_tests(&self, product_id: u64, count: u32) -> bool {
+        let Some(counter) = self.counter(product_id) else {
+            return false;
+        };
+        let grow = |current: u32| Some(current.saturating_add(count).min(MAX_TESTS_PER_PRODUCT));
+        // The closure never returns None, so the update always succeeds.
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, grow);
+        true
+    }
+
+    fn log(&self) -> MutexGuard<'_, RequestLog> {
+        // A panic elsewhere must not take the request log down with it.
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.log().records.clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.log().clear();
+    }
+
+    /// Records a request on arrival (status 0 until answered) so the log keeps arrival order.
+    fn log_arrival(&self, parts: &Parts) -> u64 {
+        self.log().push(RequestRecord {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            status: 0,
+        })
+    }
+
+    pub fn shutdown(&self) {
+        // notify_one keeps a permit, so a shutdown before the server awaits it is not lost.
+        self.stop.notify_one();
+    }
+}
+
+pub async fn serve(listener: TcpListener, state: Arc<SimState>) {
+    let app = Router::new().fallback(handle).with_state(state.clone());
+    let stopped = async move { state.stop.notified().await };
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+        tracing::error!(%error, "simulator stopped serving");
+    }
+}
+
+async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let sequence = state.log_arrival(&parts);
+    if !state.latency.is_zero() {
+        tokio::time::sleep(state.latency).await;
+    }
+    let response = match respond(&state, &parts) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(failure) => failure.into_response(),
+    };
+    state.log().set_status(sequence, response.status().as_u16());
+    response
+}
+
+/// An error answer: status plus a message for the `{"error": ...}` body.
+struct Failure {
+    status: StatusCode,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Failure { status, message: message.into() }
+    }
+
+    fn not_found(what: &str) -> Self {
+        Failure::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        json(self.status, envelope("error", &self.message))
+    }
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response {
+    let content_type = HeaderValue::from_static("application/json");
+    (status, [(CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Every answer is a JSON object with a single top-level key.
+fn envelope<T: Serialize + ?Sized>(key: &str, value: &T) -> Vec<u8> {
+    serde_json::to_vec(&BTreeMap::from([(key, value)])).expect("simulated data serialises")
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Token "))
+        .is_some_and(|given| given == token)
+}
+
+type Params = Vec<(String, String)>;
+
+fn respond(state: &SimState, parts: &Parts) -> Result<Vec<u8>, Failure> {
+    if !authorized(&parts.headers, &state.token) {
+        return Err(Failure::new(StatusCode::UNAUTHORIZED, "missing or invalid API token"));
+    }
+    if parts.method != Method::GET {
+        return Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported"));
+    }
+    let Some(rest) = parts.uri.path().strip_prefix(BASE_PATH) else {
+        return Err(Failure::not_found("endpoint"));
+    };
+    let params = Query::<Params>::try_from_uri(&parts.uri)
+        .map_err(|error| Failure::bad_request(format!("invalid query string: {error}")))?
+        .0;
+    // Tolerate a trailing slash, as clients joining base URLs often produce one.
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    route(state, &segments, &params)
+}
+
+fn route(state: &SimState, segments: &[&str], params: &Params) -> Result<Vec<u8>, Failure> {
+    match segments {
+        ["products"] => products(state, params),
+        ["products", id] => Ok(envelope("product", product(state, id)?.product())),
+        ["products", id, "features"] => Ok(envelope("features", product(state, id)?.product_features())),
+        ["products", id, "sections", section_id, "features"] => section_features(product(state, id)?, section_id),
+        ["products", id, "exploratory_tests"] => tests_page(state, product(state, id)?, params),
+        ["exploratory_tests", id] => single_test(state, id),
+        ["bugs"] => bugs(state, params),
+        _ => Err(Failure::not_found("endpoint")),
+    }
+}
+
+fn param<'p>(params: &'p Params, key: &str) -> Option<&'p str> {
+    params.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str())
+}
+
+fn parse_ids(list: &str) -> Result<Vec<u64>, Failure> {
+    list.split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| id.trim().parse().map_err(|_| Failure::bad_request(format!("invalid id {id:?}"))))
+        .collect()
+}
+
+fn product<'s>(state: &'s SimState, id: &str) -> Result<&'s ProductData, Failure> {
+    id.parse().ok().and_then(|id| state.catalog.product(id)).ok_or_else(|| Failure::not_found("product"))
+}
+
+/// `products`, optionally narrowed by the documented `filter[product_ids]`.
+fn products(state: &SimState, params: &Params) -> Result<Vec<u8>, Failure> {
+    let wanted = param(params, "filter[product_ids]").map(parse_ids).transpose()?;
+    let list: Vec<_> = state
+        .catalog
+        .products()
+        .filter(|p| wanted.as_ref().is_none_or(|ids| ids.contains(&p.id())))
+        .map(ProductData::product)
+        .collect();
+    Ok(envelope("products", &list))
+}
+
+fn section_features(product: &ProductData, section_id: &str) -> Result<Vec<u8>, Failure> {
+    section_id
+        .parse()
+        .ok()
+        .and_then(|id| product.section_features(id))
+        .map(|features| envelope("features", features))
+        .ok_or_else(|| Failure::not_found("section"))
+}
+
+/// A positive integer parameter; absent is fine, anything else but a positive number is a 400.
+fn positive(params: &Params, key: &str) -> Result<Option<u64>, Failure> {
+    param(params, key)
+        .map(|value| match value.parse::<u64>() {
+            Ok(number) if number > 0 => Ok(number),
+            _ => Err(Failure::bad_request(format!("{key} must be a positive integer"))),
+        })
+        .transpose()
+}
+
+/// Newest first: position k of the listing is test `count - 1 - k`.
+fn tests_page(state: &SimState, product: &ProductData, params: &Params) -> Result<Vec<u8>, Failure> {
+    let page = positive(params, "page")?;
+    let per_page = positive(params, "per_page")?.unwrap_or(DEFAULT_PER_PAGE);
+    let (skip, take) = match page {
+        Some(page) => ((page - 1).saturating_mul(per_page), per_page),
+        None => (0, UNPAGED_LIMIT),
+    };
+    let count = u64::from(state.test_count(product.id()));
+    let first = skip.min(count);
+    let last = skip.saturating_add(take).min(count);
+    let tests: Vec<_> = (first..last).map(|k| product.test((count - 1 - k) as u32)).collect();
+    Ok(envelope("exploratory_tests", &tests))
+}
+
+/// Finds the product and index a test id stands for, if that test exists.
+fn locate(state: &SimState, test_id: u64) -> Option<(&ProductData, u32)> {
+    let product = state.catalog.product(test_id / TEST_ID_STRIDE)?;
+    let n = u32::try_from(test_id % TEST_ID_STRIDE).ok()?;
+    (n < state.test_count(product.id())).then_some((product, n))
+}
+
+fn single_test(state: &SimState, id: &str) -> Result<Vec<u8>, Failure> {
+    id.parse()
+        .ok()
+        .and_then(|id| locate(state, id))
+        .map(|(product, n)| envelope("exploratory_test", &product.test(n)))
+        .ok_or_else(|| Failure::not_found("exploratory test"))
+}
+
+/// Bugs of the listed tests, in the order the ids were given; unknown ids have no bugs.
+fn bugs(state: &SimState, params: &Params) -> Result<Vec<u8>, Failure> {
+    let ids = param(params, "filter_test_cycle_ids")
+        .ok_or_else(|| Failure::bad_request("filter_test_cycle_ids is required"))
+        .and_then(parse_ids)?;
+    let list: Vec<_> =
+        ids.into_iter().filter_map(|id| locate(state, id)).flat_map(|(product, n)| product.bugs(n)).collect();
+    Ok(envelope("bugs", &list))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(path: &str) -> RequestRecord {
+        RequestRecord { method: "GET".into(), path: path.into(), query: None, status: 0 }
+    }
+
+    #[test]
+    fn late_answers_after_clear_do_not_touch_new_records() {
+        let mut log = RequestLog::default();
+        log.push(record("/a"));
+        let in_flight = log.push(record("/b"));
+        log.clear();
+        log.push(record("/c"));
+        let current = log.push(record("/d"));
+        log.set_status(in_flight, 500);
+        log.set_status(current, 200);
+        let statuses: Vec<_> = log.records.iter().map(|r| (r.path.as_str(), r.status)).collect();
+        assert_eq!(statuses, [("/c", 0), ("/d", 200)]);
+    }
+}
