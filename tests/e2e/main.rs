@@ -1,1 +1,8 @@
+//! End-to-end tests: the real `testio-sync` binary, as a subprocess, against the
+//! built-in simulator on 127.0.0.1 and real SQLite files.
 
+mod component;
+mod errors;
+mod lock;
+mod support;
+mod sync;

@@ -1,0 +1,85 @@
+//! Inputs a user can get wrong: each gives one clear line, exit code 1, and no damage.
+
+use crate::support::{Account, Run, command, snapshot};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_token_exits_1_says_so_never_prints_it_and_leaves_the_database_alone() {
+    let account = Account::start(2, 2, 30).await;
+    let wrong = "wrong-token-4c1e9d";
+    account.sync(&[]).await.expect(0);
+    let before = snapshot(&account.db());
+
+    let run = account.run(&["sync", "--db", account.db().to_str().unwrap(), "--json"], wrong).await.expect(1);
+    assert!(run.stderr.contains("rejected the token"), "{}", run.stderr);
+    assert!(run.stderr.contains("TESTIO_CUSTOMER_API_TOKEN"), "{}", run.stderr);
+    assert_eq!(run.json()["status"], "failure");
+    assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong), "the token leaked");
+    assert_eq!(snapshot(&account.db()), before, "the database changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_token_does_not_create_a_database() {
+    let account = Account::start(1, 1, 1).await;
+    account.run(&["sync", "--db", account.db().to_str().unwrap()], "nope").await.expect(1);
+    assert!(!account.db().exists());
+}
+
+async fn assert_one_line_error(args: &[&str], expected: &str) -> Run {
+    let account = Account::start(1, 1, 1).await;
+    let run = account.sync(args).await.expect(1);
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {}", run.stderr);
+    assert!(lines[0].contains(expected), "{:?} should mention {expected:?}", lines[0]);
+    assert!(!account.db().exists(), "nothing should have been created");
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_since_is_one_clear_line() {
+    assert_one_line_error(&["--since", "last tuesday-ish"], "cannot read \"last tuesday-ish\" as a date").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_id_that_is_not_a_number_is_one_clear_line() {
+    assert_one_line_error(&["--product-ids", "12,abc"], "\"abc\" is not a product id").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_in_a_missing_folder_is_one_clear_line() {
+    let run = command(&["sync", "--db", "/nonexistent/testio/cache.db"])
+        .env("TESTIO_CUSTOMER_API_TOKEN", "x")
+        .output()
+        .await
+        .unwrap();
+    let run = Run::from(run).expect(1);
+    assert_eq!(run.stderr.trim(), "error: the database folder /nonexistent/testio does not exist; create it or choose another --db");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_in_an_unwritable_folder_is_one_clear_line() {
+    // /proc refuses new files even to root, unlike a folder with mode 0500.
+    let run = command(&["sync", "--db", "/proc/testio-cache.db"]).env("TESTIO_CUSTOMER_API_TOKEN", "x").output().await.unwrap();
+    let run = Run::from(run).expect(1);
+    assert!(run.stderr.starts_with("error: cannot create the database in /proc"), "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_token_is_named() {
+    let run = command(&["sync", "--db", "/tmp/never-used.db"]).output().await.unwrap();
+    let run = Run::from(run).expect(1);
+    assert!(run.stderr.contains("TESTIO_CUSTOMER_API_TOKEN is not set"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_api_fails_with_the_endpoint_and_exit_1() {
+    let account = Account::start(1, 1, 1).await;
+    let run = command(&["sync", "--db", account.db().to_str().unwrap(), "--base-url", "http://127.0.0.1:9/customer/v2"])
+        .env("TESTIO_CUSTOMER_API_TOKEN", "x")
+        .output()
+        .await
+        .unwrap();
+    let run = Run::from(run).expect(1);
+    assert!(run.stderr.contains("could not connect") && run.stderr.contains("products"), "{}", run.stderr);
+    assert!(!account.db().exists());
+}
