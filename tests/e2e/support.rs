@@ -93,7 +93,13 @@ fn product_of_tests_request(path: &str) -> Option<u64> {
 pub fn command(args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(BIN);
     cmd.args(args).env("RUST_LOG", "info").env_remove("TESTIO_CUSTOMER_API_TOKEN");
-    for var in ["TESTIO_PRODUCT_IDS", "TESTIO_SYNC_SINCE", "TESTIO_DB_PATH", "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", "TESTIO_CUSTOMER_ID"] {
+    for var in [
+        "TESTIO_PRODUCT_IDS",
+        "TESTIO_SYNC_SINCE",
+        "TESTIO_DB_PATH",
+        "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS",
+        "TESTIO_CUSTOMER_ID",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -113,8 +119,7 @@ pub fn snapshot(db: &Path) -> Vec<String> {
         let width = stmt.column_count();
         let mut query = stmt.query([]).unwrap();
         while let Some(row) = query.next().unwrap() {
-            let cells: Vec<String> =
-                (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+            let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
             rows.push(format!("{table}: {}", cells.join("|")));
         }
     }

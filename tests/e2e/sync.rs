@@ -30,7 +30,9 @@ async fn section_features_are_stored_once_with_all_their_sections() {
     account.sync(&[]).await.expect(0);
     let db = account.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM features WHERE product_id = 3"), 6);
-    assert!(count(&db, "SELECT COUNT(*) FROM features WHERE product_id = 3 AND json_array_length(section_ids) = 2") >= 1);
+    assert!(
+        count(&db, "SELECT COUNT(*) FROM features WHERE product_id = 3 AND json_array_length(section_ids) = 2") >= 1
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM features WHERE product_id = 1 AND section_ids != '[]'"), 0);
 }
 
