@@ -12,6 +12,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
     let target_dir = root.join("target").join("engine");
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
@@ -41,4 +42,24 @@ fn main() {
     );
     let wasm = target_dir.join("wasm32-unknown-unknown/guest/testio_sync_engine.wasm");
     println!("cargo:rustc-env=TESTIO_SYNC_ENGINE_WASM={}", wasm.display());
+}
+
+/// A fresh machine lacks the wasm target; with rustup it is one command away, so the
+/// README's first command works without a setup step.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output().ok().filter(|o| o.status.success());
+    let installed = sysroot.is_some_and(|o| {
+        let root = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        PathBuf::from(root).join("lib/rustlib/wasm32-unknown-unknown").is_dir()
+    });
+    if installed {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-unknown-unknown target with rustup (needed to build the engine component)");
+    let added = Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]).status();
+    assert!(
+        added.is_ok_and(|s| s.success()),
+        "the wasm32-unknown-unknown target is missing and rustup could not add it; run `rustup target add wasm32-unknown-unknown`"
+    );
 }
