@@ -56,7 +56,9 @@ fn ensure_wasm_target() {
     if installed {
         return;
     }
-    println!("cargo:warning=installing the wasm32-unknown-unknown target with rustup (needed to build the engine component)");
+    println!(
+        "cargo:warning=installing the wasm32-unknown-unknown target with rustup (needed to build the engine component)"
+    );
     let added = Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]).status();
     assert!(
         added.is_ok_and(|s| s.success()),

@@ -36,7 +36,10 @@ fn main() -> anyhow::Result<()> {
     ];
     let runtime = tokio::runtime::Runtime::new()?;
     println!("testio-sync benchmark: {runs} runs per scenario, median shown ({} cores)", cores());
-    println!("{:<40} {:>10} {:>10} {:>10} {:>14} {:>12}", "scenario", "median", "min", "max", "requests/run", "peak RSS");
+    println!(
+        "{:<40} {:>10} {:>10} {:>10} {:>14} {:>12}",
+        "scenario", "median", "min", "max", "requests/run", "peak RSS"
+    );
     for scenario in &scenarios {
         let samples = runtime.block_on(measure(scenario, runs))?;
         print_row(scenario.name, &samples);
@@ -49,14 +52,18 @@ fn runs_from_args() -> anyhow::Result<usize> {
     match args.iter().position(|a| a == "--runs") {
         Some(i) => {
             let text = args.get(i + 1).map(String::as_str).unwrap_or("");
-            text.parse().ok().filter(|&n| n > 0).ok_or_else(|| anyhow::anyhow!("--runs takes a positive number, not {text:?}"))
+            text.parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| anyhow::anyhow!("--runs takes a positive number, not {text:?}"))
         }
         None => Ok(7),
     }
 }
 
 async fn measure(scenario: &Scenario, runs: usize) -> anyhow::Result<Vec<Sample>> {
-    let config = SimConfig { products: 20, features: 20, tests: 500, latency: scenario.latency, ..SimConfig::default() };
+    let config =
+        SimConfig { products: 20, features: 20, tests: 500, latency: scenario.latency, ..SimConfig::default() };
     let sim = Simulator::start(config, 0).await?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
@@ -95,7 +102,8 @@ fn run_sync(sim: &Simulator, db: &Path) -> anyhow::Result<Sample> {
     let wall = started.elapsed();
     anyhow::ensure!(status == 0, "the sync exited with status {status}");
     let result: serde_json::Value = serde_json::from_slice(&stdout)?;
-    let tests_written = result["tests_discovered"].as_u64().unwrap_or(0) + result["tests_updated"].as_u64().unwrap_or(0);
+    let tests_written =
+        result["tests_discovered"].as_u64().unwrap_or(0) + result["tests_updated"].as_u64().unwrap_or(0);
     Ok(Sample { wall, peak_rss_kib: rusage.ru_maxrss, requests: 0, tests_written })
 }
 

@@ -125,3 +125,24 @@ async fn every_sync_leaves_one_sync_log_row_with_its_counts() {
     assert!(status.stdout.contains("tests") && status.stdout.contains("60"), "{}", status.stdout);
     assert!(status.stdout.contains("Last sync: success"), "{}", status.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_product_is_a_partial_failure_that_spares_the_others() {
+    let account = Account::start(3, 2, 30).await;
+    account.sim.fail_requests("products/2/", 500);
+    let run = account.sync(&["--json"]).await.expect(2);
+    let json = run.json();
+    assert_eq!(json["status"], "partial_failure");
+    let errors: Vec<&str> = json["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("product 2: features could not be fetched from products/2/features"), "{errors:?}");
+    assert!(
+        errors[1].starts_with("product 2: tests could not be fetched from products/2/exploratory_tests"),
+        "{errors:?}"
+    );
+    assert!(run.stderr.contains("error: product 2:"), "{}", run.stderr);
+    let db = account.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE product_id = 2"), 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 60);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'partial_failure'"), 1);
+}

@@ -103,6 +103,12 @@ impl Simulator {
         self.state.test_count(product_id)
     }
 
+    /// Makes every request whose path, relative to the base URL, starts with `prefix`
+    /// (e.g. `products/2/`) answer with `status` from now on.
+    pub fn fail_requests(&self, prefix: &str, status: u16) {
+        self.state.fail_requests(prefix, status);
+    }
+
     /// Stops accepting connections; requests in flight are still answered.
     pub fn shutdown(&self) {
         self.state.shutdown();

@@ -62,6 +62,8 @@ pub struct SimState {
     /// Number of tests per product, indexed by product id - 1; only ever grows.
     test_counts: Vec<AtomicU32>,
     log: Mutex<RequestLog>,
+    /// Path prefixes (relative to the base path) that answer with a fixed status.
+    faults: Mutex<Vec<(String, u16)>>,
     stop: Notify,
 }
 
@@ -75,6 +77,7 @@ impl SimState {
             catalog,
             test_counts,
             log: Mutex::default(),
+            faults: Mutex::default(),
             stop: Notify::new(),
         }
     }
@@ -126,6 +129,19 @@ impl SimState {
         })
     }
 
+    /// From now on, requests whose path starts with `prefix` answer `status`.
+    pub fn fail_requests(&self, prefix: &str, status: u16) {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner).push((prefix.to_owned(), status));
+    }
+
+    fn injected_fault(&self, parts: &Parts) -> Option<Failure> {
+        let path = parts.uri.path().strip_prefix(BASE_PATH)?;
+        let faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, status) = faults.iter().find(|(prefix, _)| path.starts_with(prefix.as_str()))?;
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Some(Failure::new(status, "injected fault"))
+    }
+
     pub fn shutdown(&self) {
         // notify_one keeps a permit, so a shutdown before the server awaits it is not lost.
         self.stop.notify_one();
@@ -146,7 +162,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
-    let response = match respond(&state, &parts) {
+    let response = match state.injected_fault(&parts).map_or_else(|| respond(&state, &parts), Err) {
         Ok(body) => json(StatusCode::OK, body),
         Err(failure) => failure.into_response(),
     };
