@@ -80,7 +80,7 @@ fn run_phases<H: Host>(
     let force = request.options.force_refresh || request.options.nuke;
     for &phase in phases {
         host.report_progress(Progress { phase, product_id: None, done: 0, total: products.len() as u32 });
-        host.log(Level::Info, &format!("phase {} started", plan::phase_name(phase)));
+        host.log(Level::Info, &format!("phase {phase:?} started"));
         tally.phase(phase, |tally| match phase {
             Phase::Products => sync_products(host, product_list, products, tally),
             Phase::Features => sync_features(host, products, tally),

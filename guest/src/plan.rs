@@ -45,15 +45,6 @@ pub fn products_in_scope(listed: &[ProductSummary], scope: &Scope) -> (Vec<Produ
     (selected, missing)
 }
 
-pub fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Products => "products",
-        Phase::Features => "features",
-        Phase::NewTests => "new_tests",
-        Phase::Bugs => "bugs",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

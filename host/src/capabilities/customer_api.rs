@@ -1,15 +1,77 @@
 //! `testio:sync/customer-api`: batches of requests run concurrently (each on its own
 //! task, so parsing spreads over the cores) under the client's global limit.
 
-use std::future::Future;
-
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTable};
 
 use super::HostState;
-use crate::api::{self, Payload};
+use crate::api::{self, FeatureRecord, Payload, ProductRecord, TestRecord};
 use crate::bindings::customer_api::{
     ApiError, FeatureList, FeaturesRequest, Host, HostPayload, ProductList, TestsPage, TestsPageRequest,
 };
+
+/// A kind of record the API lists, and what the engine is told about a list of them.
+trait Listed: Sized + Send + 'static {
+    type Reply;
+    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>>;
+    /// Keeps the records in the table as a payload and summarises them for the engine.
+    fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<Self::Reply>;
+}
+
+impl Listed for ProductRecord {
+    type Reply = ProductList;
+    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
+        api::parse_products(body)
+    }
+    fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<ProductList> {
+        let products = records.iter().map(ProductRecord::summary).collect();
+        Ok(ProductList { products, body: table.push(Payload::Products(records))? })
+    }
+}
+
+impl Listed for FeatureRecord {
+    type Reply = FeatureList;
+    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
+        api::parse_features(body)
+    }
+    fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<FeatureList> {
+        let feature_ids = records.iter().map(|f| f.fields.id).collect();
+        Ok(FeatureList { feature_ids, body: table.push(Payload::Features(records))? })
+    }
+}
+
+impl Listed for TestRecord {
+    type Reply = TestsPage;
+    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
+        api::parse_tests(body)
+    }
+    fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<TestsPage> {
+        let tests = records.iter().map(TestRecord::summary).collect();
+        Ok(TestsPage { tests, body: table.push(Payload::Tests(records))? })
+    }
+}
+
+impl HostState {
+    /// GETs every endpoint on its own task and answers in request order.
+    async fn fetch_all<R: Listed>(&mut self, endpoints: Vec<String>) -> wasmtime::Result<Vec<Result<R::Reply, ApiError>>> {
+        let tasks: Vec<_> = endpoints
+            .into_iter()
+            .map(|endpoint| {
+                let client = self.api.clone();
+                tokio::spawn(async move { client.get(&endpoint, R::parse).await })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let fetched = task.await.map_err(|e| wasmtime::format_err!("a request task failed: {e}"))?;
+            replies.push(match fetched {
+                Ok(records) => Ok(R::reply(records, &mut self.table)?),
+                Err(e) => Err(e),
+            });
+        }
+        self.touch();
+        Ok(replies)
+    }
+}
 
 impl HostPayload for HostState {
     async fn drop(&mut self, payload: Resource<Payload>) -> wasmtime::Result<()> {
@@ -20,83 +82,32 @@ impl HostPayload for HostState {
 
 impl Host for HostState {
     async fn list_products(&mut self) -> wasmtime::Result<Result<ProductList, ApiError>> {
-        let fetched = self.api.get("products", api::parse_products).await;
-        self.touch();
-        match fetched {
-            Ok(records) => {
-                let products = records.iter().map(|p| p.summary()).collect();
-                let body = self.table.push(Payload::Products(records))?;
-                Ok(Ok(ProductList { products, body }))
-            }
-            Err(e) => Ok(Err(e)),
-        }
+        let mut replies = self.fetch_all::<ProductRecord>(vec!["products".into()]).await?;
+        Ok(replies.pop().expect("one request, one reply"))
     }
 
     async fn fetch_features(
         &mut self,
         requests: Vec<FeaturesRequest>,
     ) -> wasmtime::Result<Vec<Result<FeatureList, ApiError>>> {
-        let fetched = run_batch(requests.iter().map(|r| {
-            let client = self.api.clone();
-            let endpoint = match r.section_id {
+        let endpoints = requests
+            .iter()
+            .map(|r| match r.section_id {
                 Some(section) => format!("products/{}/sections/{section}/features", r.product_id),
                 None => format!("products/{}/features", r.product_id),
-            };
-            async move { client.get(&endpoint, api::parse_features).await }
-        }))
-        .await?;
-        self.touch();
-        fetched
-            .into_iter()
-            .map(|result| {
-                Ok(match result {
-                    Ok(records) => {
-                        let feature_ids = records.iter().map(|f| f.fields.id).collect();
-                        Ok(FeatureList { feature_ids, body: self.table.push(Payload::Features(records))? })
-                    }
-                    Err(e) => Err(e),
-                })
             })
-            .collect()
+            .collect();
+        self.fetch_all::<FeatureRecord>(endpoints).await
     }
 
     async fn fetch_tests_pages(
         &mut self,
         requests: Vec<TestsPageRequest>,
     ) -> wasmtime::Result<Vec<Result<TestsPage, ApiError>>> {
-        let fetched = run_batch(requests.iter().map(|r| {
-            let client = self.api.clone();
-            let endpoint =
-                format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page);
-            async move { client.get(&endpoint, api::parse_tests).await }
-        }))
-        .await?;
-        self.touch();
-        fetched
-            .into_iter()
-            .map(|result| {
-                Ok(match result {
-                    Ok(records) => {
-                        let tests = records.iter().map(|t| t.summary()).collect();
-                        Ok(TestsPage { tests, body: self.table.push(Payload::Tests(records))? })
-                    }
-                    Err(e) => Err(e),
-                })
-            })
-            .collect()
+        let endpoints = requests
+            .iter()
+            .map(|r| format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page))
+            .collect();
+        self.fetch_all::<TestRecord>(endpoints).await
     }
-}
-
-/// Spawns every request and collects the results in request order.
-async fn run_batch<T, F>(requests: impl Iterator<Item = F>) -> wasmtime::Result<Vec<T>>
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let tasks: Vec<_> = requests.map(tokio::spawn).collect();
-    let mut results = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        results.push(task.await.map_err(|e| wasmtime::format_err!("a request task failed: {e}"))?);
-    }
-    Ok(results)
 }
