@@ -90,4 +90,7 @@ impl Host for Imports {
     fn write_tests(&mut self, product_id: u64, page: &Payload, ids: &[u64]) -> Result<u32, String> {
         store::write_tests(product_id, page, ids)
     }
+    fn flush(&mut self) -> Result<(), String> {
+        store::flush()
+    }
 }

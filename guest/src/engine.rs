@@ -87,6 +87,8 @@ fn run_phases<H: Host>(
             Phase::NewTests => sync_tests(host, products, request.scope.since, force, tally),
             Phase::Bugs => unreachable!("validate() rejects the bugs phase"),
         })?;
+        // A write-behind store reports a failed write here at the latest.
+        host.flush().map_err(SyncError::StoreFailed)?;
     }
     Ok(())
 }

@@ -174,6 +174,10 @@ impl Host for FakeHost {
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
         Ok(ids.iter().copied().filter(|id| self.stored_tests.contains_key(id)).collect())
     }
+    fn flush(&mut self) -> Result<(), String> {
+        self.calls.push("flush".into());
+        Ok(())
+    }
     fn write_tests(&mut self, product_id: u64, page: &Body, ids: &[u64]) -> Result<u32, String> {
         assert!(ids.iter().all(|id| page.contains(id)), "asked to write a test that is not in the page");
         for &id in ids {

@@ -40,4 +40,5 @@ pub trait Host {
     ) -> Result<u32, String>;
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String>;
     fn write_tests(&mut self, product_id: u64, page: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
+    fn flush(&mut self) -> Result<(), String>;
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::api::ApiClient;
 use crate::bindings::types::{SyncError, SyncResult};
-use crate::capabilities::{HostState, LazyStore, Observer};
+use crate::capabilities::{HostState, Observer};
+use crate::db::LazyStore;
+use crate::db::writer::StoreWriter;
 use crate::lock::{SyncLock, path_beside};
 use crate::runtime::{EngineRuntime, SyncCall};
 
@@ -33,7 +35,7 @@ pub async fn run(
     observer: Box<dyn Observer>,
 ) -> anyhow::Result<Outcome> {
     let api = ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight)?;
-    let db = LazyStore::new(settings.db_path.clone(), settings.customer_id);
+    let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
     let lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
     let state = HostState::new(api, db, lock, observer, MAX_GUEST_MEMORY);
     let (outcome, _state) = runtime.execute(state, call).await?;

@@ -1,6 +1,8 @@
 //! Response bodies, parsed once on the host. Each record keeps its raw JSON for the
 //! `data`/`raw_data` columns and the typed fields the store and the engine need.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -8,10 +10,11 @@ use serde_json::value::RawValue;
 use crate::bindings::customer_api::{EndTime, ProductSummary, TestSummary};
 
 /// A parsed response held for the engine (the WIT `payload` resource).
+/// Shared, so that a queued write can hold it while the engine drops its handle.
 pub enum Payload {
-    Products(Vec<ProductRecord>),
-    Features(Vec<FeatureRecord>),
-    Tests(Vec<TestRecord>),
+    Products(Arc<Vec<ProductRecord>>),
+    Features(Arc<Vec<FeatureRecord>>),
+    Tests(Arc<Vec<TestRecord>>),
 }
 
 #[derive(Deserialize)]

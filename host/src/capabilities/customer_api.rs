@@ -1,6 +1,8 @@
 //! `testio:sync/customer-api`: batches of requests run concurrently (each on its own
 //! task, so parsing spreads over the cores) under the client's global limit.
 
+use std::sync::Arc;
+
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::HostState;
@@ -24,7 +26,7 @@ impl Listed for ProductRecord {
     }
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<ProductList> {
         let products = records.iter().map(ProductRecord::summary).collect();
-        Ok(ProductList { products, body: table.push(Payload::Products(records))? })
+        Ok(ProductList { products, body: table.push(Payload::Products(Arc::new(records)))? })
     }
 }
 
@@ -35,7 +37,7 @@ impl Listed for FeatureRecord {
     }
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<FeatureList> {
         let feature_ids = records.iter().map(|f| f.fields.id).collect();
-        Ok(FeatureList { feature_ids, body: table.push(Payload::Features(records))? })
+        Ok(FeatureList { feature_ids, body: table.push(Payload::Features(Arc::new(records)))? })
     }
 }
 
@@ -46,13 +48,16 @@ impl Listed for TestRecord {
     }
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<TestsPage> {
         let tests = records.iter().map(TestRecord::summary).collect();
-        Ok(TestsPage { tests, body: table.push(Payload::Tests(records))? })
+        Ok(TestsPage { tests, body: table.push(Payload::Tests(Arc::new(records)))? })
     }
 }
 
 impl HostState {
     /// GETs every endpoint on its own task and answers in request order.
-    async fn fetch_all<R: Listed>(&mut self, endpoints: Vec<String>) -> wasmtime::Result<Vec<Result<R::Reply, ApiError>>> {
+    async fn fetch_all<R: Listed>(
+        &mut self,
+        endpoints: Vec<String>,
+    ) -> wasmtime::Result<Vec<Result<R::Reply, ApiError>>> {
         let tasks: Vec<_> = endpoints
             .into_iter()
             .map(|endpoint| {

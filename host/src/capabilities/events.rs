@@ -51,22 +51,21 @@ impl Host for HostState {
         Ok(())
     }
 
-    fn sync_started(&mut self, trigger: Trigger, phases: Vec<Phase>) -> wasmtime::Result<u64> {
-        self.touch();
+    async fn sync_started(&mut self, trigger: Trigger, phases: Vec<Phase>) -> wasmtime::Result<u64> {
         let names: Vec<&str> = phases.iter().map(|p| phase_name(*p)).collect();
-        let started = self
-            .db
-            .get()
-            .and_then(|db| db.start_run(trigger_name(trigger), &names.join(",")).map_err(|e| e.to_string()));
+        let phases = names.join(",");
+        let started =
+            self.db.read(move |db| db.start_run(trigger_name(trigger), &phases).map_err(|e| e.to_string())).await;
+        self.touch();
         Ok(started.unwrap_or_else(|e| {
             tracing::error!("could not record the start of the sync in the sync log: {e}");
             0
         }) as u64)
     }
 
-    fn sync_finished(&mut self, run_id: u64, outcome: Result<SyncResult, SyncError>) -> wasmtime::Result<()> {
+    async fn sync_finished(&mut self, run_id: u64, outcome: Result<SyncResult, SyncError>) -> wasmtime::Result<()> {
+        let finished = self.db.read(move |db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string())).await;
         self.touch();
-        let finished = self.db.get().and_then(|db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string()));
         if let Err(e) = finished {
             tracing::error!("could not record the end of the sync in the sync log: {e}");
         }

@@ -7,7 +7,6 @@ mod events;
 mod store;
 mod sync_lock;
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -17,14 +16,14 @@ pub use events::{Observer, TracingObserver, phase_name};
 
 use crate::api::ApiClient;
 use crate::bindings::types::Host as TypesHost;
-use crate::db::Store;
+use crate::db::writer::StoreWriter;
 use crate::lock::SyncLock;
 
 pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) api: ApiClient,
-    pub(crate) db: LazyStore,
+    pub(crate) db: StoreWriter,
     pub(crate) lock: SyncLock,
     pub(crate) observer: Box<dyn Observer>,
     pub(crate) started: Instant,
@@ -33,7 +32,13 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(api: ApiClient, db: LazyStore, lock: SyncLock, observer: Box<dyn Observer>, max_memory: usize) -> Self {
+    pub fn new(
+        api: ApiClient,
+        db: StoreWriter,
+        lock: SyncLock,
+        observer: Box<dyn Observer>,
+        max_memory: usize,
+    ) -> Self {
         Self {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(max_memory).instances(32).build(),
@@ -52,28 +57,3 @@ impl HostState {
 }
 
 impl TypesHost for HostState {}
-
-/// The database, opened on first use, so that a sync refused before any write (a
-/// rejected token, a busy lock) never creates or touches it.
-pub struct LazyStore {
-    path: PathBuf,
-    customer_id: i64,
-    store: Option<Store>,
-}
-
-impl LazyStore {
-    pub fn new(path: PathBuf, customer_id: i64) -> Self {
-        Self { path, customer_id, store: None }
-    }
-
-    pub fn get(&mut self) -> Result<&mut Store, String> {
-        if self.store.is_none() {
-            self.store = Some(Store::open(&self.path, self.customer_id).map_err(|e| format!("{e:#}"))?);
-        }
-        Ok(self.store.as_mut().expect("opened above"))
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-}

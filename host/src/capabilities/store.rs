@@ -1,4 +1,7 @@
-//! `testio:sync/store`: writes the records of host-held payloads into SQLite.
+//! `testio:sync/store`: queues writes of host-held payloads on the store writer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use wasmtime::component::Resource;
 
@@ -10,65 +13,81 @@ use crate::db::writes::{Placement, select};
 type Written = wasmtime::Result<Result<u32, String>>;
 
 impl Host for HostState {
-    fn write_products(&mut self, products: Resource<Payload>, ids: Vec<u64>) -> Written {
+    async fn write_products(&mut self, products: Resource<Payload>, ids: Vec<u64>) -> Written {
         self.touch();
         let Payload::Products(records) = self.table.get(&products)? else {
             return Ok(Err("write-products was given a payload that is not a product list".into()));
         };
-        let chosen = match select(records, &ids, |p: &ProductRecord| p.fields.id) {
-            Ok(chosen) => chosen,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(self.db.get().and_then(|db| db.write_products(&chosen).map_err(|e| db_error("products", e))))
+        let records = Arc::clone(records);
+        Ok(self.queue(ids.len(), move |db| {
+            let chosen = select(&records, &ids, |p: &ProductRecord| p.fields.id)?;
+            db.write_products(&chosen).map_err(|e| db_error("products", e))
+        }))
     }
 
-    fn write_features(
+    async fn write_features(
         &mut self,
         product_id: u64,
         lists: Vec<Resource<Payload>>,
         features: Vec<FeaturePlacement>,
     ) -> Written {
         self.touch();
-        let mut records: Vec<&FeatureRecord> = Vec::new();
+        let mut shared = Vec::with_capacity(lists.len());
         for list in &lists {
             let Payload::Features(list) = self.table.get(list)? else {
                 return Ok(Err("write-features was given a payload that is not a feature list".into()));
             };
-            records.extend(list);
+            shared.push(Arc::clone(list));
         }
-        let by_id: std::collections::HashMap<u64, &FeatureRecord> = records.iter().map(|f| (f.fields.id, *f)).collect();
-        let mut placements = Vec::with_capacity(features.len());
-        for f in &features {
-            let Some(feature) = by_id.get(&f.id) else {
-                return Ok(Err(format!("feature {} is not in the feature lists it was said to come from", f.id)));
-            };
-            placements.push(Placement { feature, section_ids: &f.section_ids });
-        }
-        let written = self.db.get().and_then(|db| {
+        Ok(self.queue(features.len(), move |db| {
+            let by_id: HashMap<u64, &FeatureRecord> =
+                shared.iter().flat_map(|l| l.iter()).map(|f| (f.fields.id, f)).collect();
+            let placements = features
+                .iter()
+                .map(|f| match by_id.get(&f.id) {
+                    Some(feature) => Ok(Placement { feature, section_ids: &f.section_ids }),
+                    None => Err(format!("feature {} is not in the feature lists it was said to come from", f.id)),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
             db.write_features(product_id, &placements)
                 .map_err(|e| db_error(&format!("features of product {product_id}"), e))
-        });
-        Ok(written)
+        }))
     }
 
-    fn known_tests(&mut self, ids: Vec<u64>) -> wasmtime::Result<Result<Vec<u64>, String>> {
+    async fn known_tests(&mut self, ids: Vec<u64>) -> wasmtime::Result<Result<Vec<u64>, String>> {
+        let known = self.db.read(move |db| db.known_tests(&ids).map_err(|e| db_error("tests", e))).await;
         self.touch();
-        Ok(self.db.get().and_then(|db| db.known_tests(&ids).map_err(|e| db_error("tests", e))))
+        Ok(known)
     }
 
-    fn write_tests(&mut self, product_id: u64, page: Resource<Payload>, ids: Vec<u64>) -> Written {
+    async fn write_tests(&mut self, product_id: u64, page: Resource<Payload>, ids: Vec<u64>) -> Written {
         self.touch();
         let Payload::Tests(records) = self.table.get(&page)? else {
             return Ok(Err("write-tests was given a payload that is not a page of tests".into()));
         };
-        let chosen = match select(records, &ids, |t: &TestRecord| t.fields.id) {
-            Ok(chosen) => chosen,
-            Err(e) => return Ok(Err(e)),
-        };
-        let written = self.db.get().and_then(|db| {
+        let records = Arc::clone(records);
+        Ok(self.queue(ids.len(), move |db| {
+            let chosen = select(&records, &ids, |t: &TestRecord| t.fields.id)?;
             db.write_tests(product_id, &chosen).map_err(|e| db_error(&format!("tests of product {product_id}"), e))
-        });
-        Ok(written)
+        }))
+    }
+
+    async fn flush(&mut self) -> wasmtime::Result<Result<(), String>> {
+        let flushed = self.db.read(|_| Ok(())).await;
+        self.touch();
+        Ok(flushed)
+    }
+}
+
+impl HostState {
+    /// Queues a write of `count` records; the count is what the engine is told.
+    fn queue(
+        &self,
+        count: usize,
+        write: impl FnOnce(&mut crate::db::Store) -> Result<u32, String> + Send + 'static,
+    ) -> Result<u32, String> {
+        self.db.write(move |db| write(db).map(drop))?;
+        Ok(count as u32)
     }
 }
 

@@ -4,9 +4,10 @@
 mod schema;
 pub mod status;
 pub mod sync_log;
+pub mod writer;
 pub mod writes;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
@@ -49,6 +50,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -73,4 +75,25 @@ fn migrate(conn: &Connection) -> anyhow::Result<()> {
 /// Now, in the column format used for times.
 pub fn now_column() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+/// The database, opened on first use, so that a sync refused before any write (a
+/// rejected token, a busy lock) never creates or touches it.
+pub struct LazyStore {
+    path: PathBuf,
+    customer_id: i64,
+    store: Option<Store>,
+}
+
+impl LazyStore {
+    pub fn new(path: PathBuf, customer_id: i64) -> Self {
+        Self { path, customer_id, store: None }
+    }
+
+    pub fn get(&mut self) -> Result<&mut Store, String> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.path, self.customer_id).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok(self.store.as_mut().expect("opened above"))
+    }
 }

@@ -75,7 +75,7 @@ CREATE INDEX ix_test_features_test ON test_features (customer_id, test_id);
 CREATE INDEX ix_test_features_feature ON test_features (customer_id, feature_id);
 
 CREATE TABLE test_platforms (
-    id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                    INTEGER PRIMARY KEY,
     customer_id           INTEGER NOT NULL,
     test_id               INTEGER NOT NULL,
     operating_system_id   INTEGER,

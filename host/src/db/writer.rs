@@ -1,0 +1,77 @@
+//! The store on a thread of its own. Writes are queued and run in order while the
+//! engine goes on fetching; reads queue behind them, so they see every earlier write.
+//! A failed write is kept and reported by the next call, so none goes unnoticed.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use super::LazyStore;
+use super::Store;
+
+type Job = Box<dyn FnOnce(&mut LazyStore) + Send>;
+
+pub struct StoreWriter {
+    jobs: Option<mpsc::Sender<Job>>,
+    failure: Arc<Mutex<Option<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StoreWriter {
+    pub fn spawn(mut store: LazyStore) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || queue.into_iter().for_each(|job| job(&mut store)))
+            .expect("could not start the store writer thread");
+        Self { jobs: Some(jobs), failure: Arc::default(), thread: Some(thread) }
+    }
+
+    /// Queues a write. Fails at once if an earlier write failed.
+    pub fn write(&self, write: impl FnOnce(&mut Store) -> Result<(), String> + Send + 'static) -> Result<(), String> {
+        self.check()?;
+        let failure = self.failure.clone();
+        self.send(Box::new(move |store| {
+            if let Err(e) = store.get().and_then(write) {
+                failure.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+            }
+        }))
+    }
+
+    /// Runs `read` after every queued write and waits (without blocking the runtime)
+    /// for its answer. Fails if any earlier write failed.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut Store) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.send(Box::new(move |store| {
+            let _ = answer.send(store.get().and_then(read));
+        }))?;
+        let value = answered.await.map_err(|_| "the store writer stopped".to_string())?;
+        self.check()?;
+        value
+    }
+
+    fn send(&self, job: Job) -> Result<(), String> {
+        let jobs = self.jobs.as_ref().expect("present until drop");
+        jobs.send(job).map_err(|_| "the store writer stopped".to_string())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self.failure.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Waits for the queued writes, so that a finished sync is on disk.
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
