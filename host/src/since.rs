@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Days, Months, NaiveDate, NaiveDateTime, Utc};
 
-pub const ACCEPTED: &str = "an ISO date (2025-01-31), an ISO date-time (2025-01-31T12:00:00Z), today, yesterday, 'N days ago', 'last N days' (also weeks, months, years) or 'last week'";
+pub const ACCEPTED: &str = "an ISO date (2025-01-31), an ISO date-time (2025-01-31T12:00:00Z), today, yesterday, '30 days ago', 'last 7 days' (also weeks, months, years) or 'last week'";
 
 /// Parses `text` relative to `now`; the error says what was wrong and what is accepted.
 pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
