@@ -38,10 +38,19 @@ pub fn check_db_path(path: &Path) -> anyhow::Result<()> {
     if !dir.is_dir() {
         bail!("the database folder {} does not exist; create it or choose another --db", dir.display());
     }
-    if !path.exists() {
-        probe_writable(dir)?;
+    if path.exists() { check_is_sqlite(path) } else { probe_writable(dir) }
+}
+
+/// Refuses to sync into a file that is something else, rather than fail halfway.
+fn check_is_sqlite(path: &Path) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut header = [0u8; 16];
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot read the database {}", path.display()))?;
+    let read = file.read(&mut header).with_context(|| format!("cannot read the database {}", path.display()))?;
+    if read == 0 || header == *b"SQLite format 3\0" {
+        return Ok(());
     }
-    Ok(())
+    bail!("{} is not a SQLite database; choose another --db", path.display())
 }
 
 /// Creating a file is the only reliable test of writability (root ignores mode bits).

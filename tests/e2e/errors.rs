@@ -91,3 +91,20 @@ async fn an_unreachable_api_fails_with_the_endpoint_and_exit_1() {
     assert!(run.stderr.contains("could not connect") && run.stderr.contains("products"), "{}", run.stderr);
     assert!(!account.db().exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_path_holding_another_kind_of_file_is_refused_untouched() {
+    let account = Account::start(1, 1, 1).await;
+    std::fs::write(account.db(), "my notes, not a database\n").unwrap();
+    let run = account.sync(&[]).await.expect(1);
+    assert!(run.stderr.contains("is not a SQLite database"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(account.db()).unwrap(), "my notes, not a database\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_entity_type_names_the_valid_ones() {
+    let account = Account::start(1, 1, 1).await;
+    let run = account.sync(&["--entity-types", "tests,bugz"]).await.expect(1);
+    assert!(run.stderr.contains("bugz"), "{}", run.stderr);
+    assert!(run.stderr.contains("products, features, tests"), "{}", run.stderr);
+}

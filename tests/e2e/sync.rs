@@ -146,3 +146,14 @@ async fn a_failing_product_is_a_partial_failure_that_spares_the_others() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 60);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'partial_failure'"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entity_types_limit_what_is_written() {
+    let account = Account::start(2, 3, 30).await;
+    let json = account.sync(&["--entity-types", "tests", "--json"]).await.expect(0).json();
+    let db = account.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM products"), 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM features"), 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 60);
+    assert_eq!(json["phases_completed"], serde_json::json!(["new_tests"]));
+}

@@ -12,8 +12,7 @@ use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
 pub use payload::{
-    FeatureRecord, Payload, ProductRecord, TestRecord, column_time, parse_features, parse_instant, parse_products,
-    parse_tests,
+    FeatureRecord, Payload, ProductRecord, TestRecord, column_time, parse_features, parse_products, parse_tests,
 };
 
 use crate::bindings::customer_api::{ApiError, ApiErrorKind};

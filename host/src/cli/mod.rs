@@ -56,8 +56,10 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // Keep clap's message (and its list of valid values), not the usage hint after it.
             let rendered = e.to_string();
-            eprintln!("{}", rendered.lines().next().unwrap_or("invalid arguments"));
+            let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).collect();
+            eprintln!("{}", message.join("\n"));
             return Exit::Failure.into();
         }
     };

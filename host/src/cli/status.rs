@@ -30,12 +30,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let store = Store::open_existing(&path, config::env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)?)?;
     let counts = store.row_counts()?;
     let last = store.last_sync()?;
+    let last_completed = store.metadata("last_sync_completed")?;
     if args.json {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
         println!(
             "{}",
-            json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last })
+            json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last, "last_sync_completed": last_completed })
         );
         return Ok(Exit::Success);
     }
@@ -53,6 +54,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             s.error_message.map_or(String::new(), |m| format!(": {m}"))
         ),
         None => println!("Last sync: never"),
+    }
+    if let Some(completed) = last_completed {
+        println!("Last successful sync completed: {completed}");
     }
     Ok(Exit::Success)
 }
