@@ -320,6 +320,16 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_store_stops_the_sync_and_the_sync_log_says_why() {
+        let mut host = FakeHost::account(2, 1, 3);
+        host.failing_writes = true;
+        let error = execute_sync(&mut host, request(None)).unwrap_err();
+        assert!(matches!(error, SyncError::StoreFailed(ref m) if m == "disk I/O error"));
+        assert!(matches!(host.finished.as_slice(), [Err(SyncError::StoreFailed(_))]));
+        assert!(!host.lock_held);
+    }
+
+    #[test]
     fn unknown_product_ids_are_a_warning() {
         let mut host = FakeHost::account(2, 1, 3);
         let result = execute_sync(&mut host, request(Some(vec![1, 99]))).unwrap();

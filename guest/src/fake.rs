@@ -24,6 +24,7 @@ pub struct FakeHost {
     pub reject_token: bool,
     pub lock_busy: bool,
     pub failing_products: BTreeSet<u64>,
+    pub failing_writes: bool,
 
     pub stored_products: BTreeSet<u64>,
     pub stored_features: BTreeMap<u64, Vec<u64>>,
@@ -179,6 +180,9 @@ impl Host for FakeHost {
         Ok(())
     }
     fn write_tests(&mut self, product_id: u64, page: &Body, ids: &[u64]) -> Result<u32, String> {
+        if self.failing_writes {
+            return Err("disk I/O error".into());
+        }
         assert!(ids.iter().all(|id| page.contains(id)), "asked to write a test that is not in the page");
         for &id in ids {
             self.stored_tests.insert(id, product_id);

@@ -206,3 +206,57 @@ pub fn select<'a, R>(records: &'a [R], ids: &[u64], id_of: fn(&R) -> u64) -> Res
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::parse_tests;
+
+    fn page(platforms: &[(u64, &str)], features: &[(u64, u64)]) -> Vec<TestRecord> {
+        let requirements: Vec<serde_json::Value> = platforms
+            .iter()
+            .map(|(id, name)| serde_json::json!({"category": {"key": "computer"}, "operating_system": {"id": id, "name": name}}))
+            .collect();
+        let features: Vec<serde_json::Value> = features
+            .iter()
+            .map(|(id, feature_id)| serde_json::json!({"id": id, "feature_id": feature_id, "title": "f"}))
+            .collect();
+        let body = serde_json::json!({"exploratory_tests": [{
+            "id": 7, "status": "running", "end_at": "2026-01-02T03:04:05+02:00",
+            "test_environment": {"id": 3, "title": "Prod", "password": "secret"},
+            "requirements": requirements, "features": features
+        }]});
+        parse_tests(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn rows(store: &Store, sql: &str) -> Vec<String> {
+        let mut stmt = store.conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_test_written_again_keeps_only_its_current_platforms_and_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db"), 1).unwrap();
+        let first = page(&[(1, "Windows"), (2, "macOS")], &[(70, 5), (71, 6)]);
+        store.write_tests(9, &first.iter().collect::<Vec<_>>()).unwrap();
+        let second = page(&[(2, "macOS")], &[(71, 6)]);
+        store.write_tests(9, &second.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(rows(&store, "SELECT operating_system_name FROM test_platforms"), ["macOS"]);
+        assert_eq!(rows(&store, "SELECT CAST(id AS TEXT) FROM test_features"), ["71"]);
+        assert_eq!(rows(&store, "SELECT end_at FROM tests"), ["2026-01-02 01:04:05.000000"]);
+        assert_eq!(rows(&store, "SELECT test_environment FROM tests"), [r#"{"id":3,"title":"Prod"}"#]);
+    }
+
+    #[test]
+    fn rows_of_another_customer_are_neither_seen_nor_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let records = page(&[(1, "Windows")], &[]);
+        Store::open(&path, 1).unwrap().write_tests(9, &records.iter().collect::<Vec<_>>()).unwrap();
+        let mut other = Store::open(&path, 2).unwrap();
+        assert!(other.known_tests(&[7]).unwrap().is_empty());
+        other.write_tests(10, &records.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(rows(&other, "SELECT customer_id || ':' || product_id FROM tests ORDER BY 1"), ["1:9", "2:10"]);
+    }
+}
