@@ -3,12 +3,12 @@
 
 use std::collections::HashSet;
 
-use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary};
+use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary, TestSummary};
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::sync_lock::LockError;
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
 use crate::discovery::ProductCursor;
-use crate::host::Host;
+use crate::host::{ApiResult, Host};
 use crate::tally::Tally;
 use crate::{features, plan};
 
@@ -79,7 +79,7 @@ fn run_phases<H: Host>(
 ) -> Result<(), SyncError> {
     let force = request.options.force_refresh || request.options.nuke;
     for &phase in phases {
-        host.report_progress(Progress { phase, product_id: None, done: 0, total: products.len() as u32 });
+        host.report_progress(Progress { phase, product_id: None, done: 0, total: products.len() as u32, items: 0 });
         host.log(Level::Info, &format!("phase {phase:?} started"));
         tally.phase(phase, |tally| match phase {
             Phase::Products => sync_products(host, product_list, products, tally),
@@ -101,7 +101,8 @@ fn sync_products<H: Host>(
 ) -> Result<(), SyncError> {
     let ids: Vec<u64> = products.iter().map(|p| p.id).collect();
     tally.products_synced += host.write_products(product_list, &ids).map_err(SyncError::StoreFailed)?;
-    host.report_progress(Progress { phase: Phase::Products, product_id: None, done: 1, total: 1 });
+    let items = tally.products_synced;
+    host.report_progress(Progress { phase: Phase::Products, product_id: None, done: 1, total: 1, items });
     Ok(())
 }
 
@@ -128,6 +129,7 @@ fn sync_features<H: Host>(host: &mut H, products: &[ProductSummary], tally: &mut
             product_id: Some(product.id),
             done: done as u32 + 1,
             total: products.len() as u32,
+            items: tally.features_refreshed,
         };
         host.report_progress(update);
     }
@@ -145,7 +147,7 @@ fn sync_tests<H: Host>(
 ) -> Result<(), SyncError> {
     let mut cursors: Vec<ProductCursor> = products.iter().map(|p| ProductCursor::new(p.id, since, force)).collect();
     let total = cursors.len() as u32;
-    let mut finished = 0;
+    let mut progress = Progress { phase: Phase::NewTests, product_id: None, done: 0, total, items: 0 };
     loop {
         let (active, requests): (Vec<usize>, Vec<_>) =
             cursors.iter().enumerate().filter_map(|(i, c)| c.next_request().map(|r| (i, r))).unzip();
@@ -157,30 +159,40 @@ fn sync_tests<H: Host>(
         let known: HashSet<u64> = host.known_tests(&fetched_ids).map_err(SyncError::StoreFailed)?.into_iter().collect();
         for (index, page) in active.into_iter().zip(pages) {
             let cursor = &mut cursors[index];
-            match page {
-                Ok(page) => {
-                    let decision = cursor.accept(&page.items, &known);
-                    if !decision.write.is_empty() {
-                        host.write_tests(cursor.product_id(), &page.body, &decision.write)
-                            .map_err(SyncError::StoreFailed)?;
-                    }
-                    tally.tests_discovered += decision.discovered;
-                    tally.tests_updated += decision.updated;
-                    tally.warnings.extend(decision.warnings);
-                }
-                Err(e) => {
-                    cursor.finish();
-                    product_error(cursor.product_id(), "tests", e, tally)?;
-                }
-            }
+            apply_page(host, cursor, page, &known, tally)?;
             if cursor.next_request().is_none() {
-                finished += 1;
-                let update =
-                    Progress { phase: Phase::NewTests, product_id: Some(cursor.product_id()), done: finished, total };
-                host.report_progress(update);
+                progress.done += 1;
+                host.report_progress(Progress { product_id: Some(cursor.product_id()), ..progress });
             }
         }
+        progress.items = tally.tests_discovered + tally.tests_updated;
+        host.report_progress(progress);
     }
+}
+
+/// Writes what the cursor decides to keep of one fetched page, or records its failure.
+fn apply_page<H: Host>(
+    host: &mut H,
+    cursor: &mut ProductCursor,
+    page: ApiResult<H::Payload, TestSummary>,
+    known: &HashSet<u64>,
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    let page = match page {
+        Ok(page) => page,
+        Err(e) => {
+            cursor.finish();
+            return product_error(cursor.product_id(), "tests", e, tally);
+        }
+    };
+    let decision = cursor.accept(&page.items, known);
+    if !decision.write.is_empty() {
+        host.write_tests(cursor.product_id(), &page.body, &decision.write).map_err(SyncError::StoreFailed)?;
+    }
+    tally.tests_discovered += decision.discovered;
+    tally.tests_updated += decision.updated;
+    tally.warnings.extend(decision.warnings);
+    Ok(())
 }
 
 /// Records one product's failed request, unless the failure means no request can succeed.

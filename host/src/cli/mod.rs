@@ -24,6 +24,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sync the account behind TESTIO_CUSTOMER_API_TOKEN into the database
+    #[command(after_help = EXIT_HELP)]
     Sync(sync::Args),
     /// Show the database path, row counts per table and the last sync
     Status(status::Args),

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 use super::Exit;
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::types::{SyncError, SyncResult};
+use crate::bindings::types::{Phase, SyncError, SyncResult};
 use crate::capabilities::{Observer, TracingObserver, phase_name};
 use crate::service::{Outcome, describe_error};
 
@@ -56,10 +56,13 @@ impl Observer for BarObserver {
         self.bar.set_length(update.total.max(1).into());
         self.bar.set_position(update.done.into());
         let phase = phase_name(update.phase);
-        self.bar.set_message(match update.product_id {
-            Some(id) => format!("{phase}: product {id} done"),
-            None => phase.to_string(),
-        });
+        let written = match update.phase {
+            Phase::Products => "products",
+            Phase::Features => "features",
+            Phase::NewTests => "tests",
+            Phase::Bugs => "bugs",
+        };
+        self.bar.set_message(format!("{phase}: {} {written} written", update.items));
     }
 }
 

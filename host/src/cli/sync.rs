@@ -13,11 +13,11 @@ use crate::service::{self, Settings};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these products (comma-separated ids); default: TESTIO_PRODUCT_IDS, else all
+    /// Only these products (comma-separated ids); default: all
     #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = parse_product_id)]
     product_ids: Vec<u64>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
-    /// '30 days ago', 'last 7 days'; default: TESTIO_SYNC_SINCE
+    /// '30 days ago', 'last 7 days'; default: all
     #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = parse_since)]
     since: Option<i64>,
     /// Walk every page again and update every test, not just the new ones
