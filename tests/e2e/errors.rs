@@ -108,3 +108,22 @@ async fn an_unknown_entity_type_names_the_valid_ones() {
     assert!(run.stderr.contains("bugz"), "{}", run.stderr);
     assert!(run.stderr.contains("products, features, tests"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_concurrency_setting_names_the_variable_and_the_range() {
+    let account = Account::start(1, 1, 1).await;
+    let db = account.db();
+    let run = account
+        .run_with(
+            &["sync", "--db", db.to_str().unwrap()],
+            account.sim.token(),
+            &[("MAX_CONCURRENT_API_REQUESTS", "lots")],
+        )
+        .await
+        .expect(1);
+    assert!(
+        run.stderr.contains("MAX_CONCURRENT_API_REQUESTS=\"lots\" is not valid; use a whole number from 1 to 50"),
+        "{}",
+        run.stderr
+    );
+}

@@ -44,7 +44,10 @@ impl Run {
 
 impl Account {
     pub async fn start(products: u32, features: u32, tests: u32) -> Self {
-        let config = SimConfig { products, features, tests, ..SimConfig::default() };
+        Self::with(SimConfig { products, features, tests, ..SimConfig::default() }).await
+    }
+
+    pub async fn with(config: SimConfig) -> Self {
         let sim = Simulator::start(config, 0).await.expect("the simulator starts");
         Self { sim, dir: tempfile::tempdir().expect("a temp dir") }
     }
@@ -62,7 +65,12 @@ impl Account {
     }
 
     pub async fn run(&self, args: &[&str], token: &str) -> Run {
+        self.run_with(args, token, &[]).await
+    }
+
+    pub async fn run_with(&self, args: &[&str], token: &str, env: &[(&str, &str)]) -> Run {
         command(args)
+            .envs(env.iter().copied())
             .env("TESTIO_CUSTOMER_API_BASE_URL", self.sim.base_url())
             .env("TESTIO_CUSTOMER_API_TOKEN", token)
             .output()

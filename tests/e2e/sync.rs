@@ -1,5 +1,7 @@
 //! What a sync writes, what it fetches, and what it reports.
 
+use testio_sync::sim::SimConfig;
+
 use crate::support::{Account, count};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -156,4 +158,20 @@ async fn entity_types_limit_what_is_written() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM features"), 0);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 60);
     assert_eq!(json["phases_completed"], serde_json::json!(["new_tests"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_for_different_products_overlap_up_to_the_configured_limit() {
+    let latency = std::time::Duration::from_millis(40);
+    let account =
+        Account::with(SimConfig { products: 12, features: 1, tests: 30, latency, ..SimConfig::default() }).await;
+    account.sync(&[]).await.expect(0);
+    assert_eq!(account.sim.peak_in_flight(), 10, "the default limit is 10 requests in flight");
+
+    let limited =
+        Account::with(SimConfig { products: 12, features: 1, tests: 30, latency, ..SimConfig::default() }).await;
+    let db = limited.db();
+    let args = ["sync", "--db", db.to_str().unwrap()];
+    limited.run_with(&args, limited.sim.token(), &[("MAX_CONCURRENT_API_REQUESTS", "3")]).await.expect(0);
+    assert_eq!(limited.sim.peak_in_flight(), 3);
 }

@@ -103,6 +103,11 @@ impl Simulator {
         self.state.test_count(product_id)
     }
 
+    /// The most requests the simulator was answering at the same time.
+    pub fn peak_in_flight(&self) -> usize {
+        self.state.peak_in_flight()
+    }
+
     /// Makes every request whose path, relative to the base URL, starts with `prefix`
     /// (e.g. `products/2/`) answer with `status` from now on.
     pub fn fail_requests(&self, prefix: &str, status: u16) {

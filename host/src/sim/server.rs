@@ -3,7 +3,7 @@
 //! in later).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -62,6 +62,9 @@ pub struct SimState {
     /// Number of tests per product, indexed by product id - 1; only ever grows.
     test_counts: Vec<AtomicU32>,
     log: Mutex<RequestLog>,
+    /// Requests being answered now, and the most there have been at once.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
     /// Path prefixes (relative to the base path) that answer with a fixed status.
     faults: Mutex<Vec<(String, u16)>>,
     stop: Notify,
@@ -77,6 +80,8 @@ impl SimState {
             catalog,
             test_counts,
             log: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            peak_in_flight: AtomicUsize::new(0),
             faults: Mutex::default(),
             stop: Notify::new(),
         }
@@ -129,6 +134,11 @@ impl SimState {
         })
     }
 
+    /// The most requests that were being answered at the same time.
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak_in_flight.load(Ordering::Acquire)
+    }
+
     /// From now on, requests whose path starts with `prefix` answer `status`.
     pub fn fail_requests(&self, prefix: &str, status: u16) {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner).push((prefix.to_owned(), status));
@@ -159,6 +169,8 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>) {
 async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let sequence = state.log_arrival(&parts);
+    let now = state.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+    state.peak_in_flight.fetch_max(now, Ordering::AcqRel);
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
@@ -167,6 +179,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         Err(failure) => failure.into_response(),
     };
     state.log().set_status(sequence, response.status().as_u16());
+    state.in_flight.fetch_sub(1, Ordering::AcqRel);
     response
 }
 
