@@ -45,9 +45,6 @@ impl Host for Imports {
     fn monotonic_nanos(&mut self) -> u64 {
         clock::monotonic_nanos()
     }
-    fn log(&mut self, level: Level, message: &str) {
-        events::log(level, message)
-    }
     fn report_progress(&mut self, update: Progress) {
         events::report_progress(update)
     }

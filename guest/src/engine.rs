@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary, TestSummary};
-use crate::bindings::events::{Level, Progress};
+use crate::bindings::events::Progress;
 use crate::bindings::sync_lock::LockError;
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
 use crate::discovery::ProductCursor;
@@ -39,9 +39,7 @@ fn validate(request: &Request) -> Result<Vec<Phase>, SyncError> {
     }
     let phases = plan::phases(&request.phases, &request.scope, &request.options);
     if phases.contains(&Phase::Bugs) {
-        return Err(SyncError::InvalidRequest(
-            "the bugs phase is not available in this engine version; request products, features and new-tests".into(),
-        ));
+        return Err(bugs_unavailable());
     }
     if phases.is_empty() {
         return Err(SyncError::InvalidRequest(
@@ -49,6 +47,12 @@ fn validate(request: &Request) -> Result<Vec<Phase>, SyncError> {
         ));
     }
     Ok(phases)
+}
+
+fn bugs_unavailable() -> SyncError {
+    SyncError::InvalidRequest(
+        "the bugs phase is not available in this engine version; request products, features and new-tests".into(),
+    )
 }
 
 fn run_locked<H: Host>(
@@ -80,12 +84,11 @@ fn run_phases<H: Host>(
     let force = request.options.force_refresh || request.options.nuke;
     for &phase in phases {
         host.report_progress(Progress { phase, product_id: None, done: 0, total: products.len() as u32, items: 0 });
-        host.log(Level::Info, &format!("phase {phase:?} started"));
         tally.phase(phase, |tally| match phase {
             Phase::Products => sync_products(host, product_list, products, tally),
             Phase::Features => sync_features(host, products, tally),
             Phase::NewTests => sync_tests(host, products, request.scope.since, force, tally),
-            Phase::Bugs => unreachable!("validate() rejects the bugs phase"),
+            Phase::Bugs => Err(bugs_unavailable()),
         })?;
         // A write-behind store reports a failed write here at the latest.
         host.flush().map_err(SyncError::StoreFailed)?;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::bindings::customer_api::{
     ApiError, ApiErrorKind, EndTime, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
-use crate::bindings::events::{Level, Progress};
+use crate::bindings::events::Progress;
 use crate::bindings::store::FeaturePlacement;
 use crate::bindings::sync_lock::LockError;
 use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
@@ -101,7 +101,6 @@ impl Host for FakeHost {
         self.clock += 250_000_000;
         self.clock
     }
-    fn log(&mut self, _level: Level, _message: &str) {}
     fn report_progress(&mut self, _update: Progress) {}
     fn sync_started(&mut self, _trigger: Trigger, _phases: &[Phase]) -> u64 {
         self.calls.push("started".into());

@@ -2,7 +2,7 @@
 //! engine uses; `Payload` is the host-held response body, opaque to the engine.
 
 use crate::bindings::customer_api::{ApiError, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest};
-use crate::bindings::events::{Level, Progress};
+use crate::bindings::events::Progress;
 use crate::bindings::store::FeaturePlacement;
 use crate::bindings::sync_lock::LockError;
 use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
@@ -22,7 +22,6 @@ pub trait Host {
     fn release_lock(&mut self);
 
     fn monotonic_nanos(&mut self) -> u64;
-    fn log(&mut self, level: Level, message: &str);
     fn report_progress(&mut self, update: Progress);
     fn sync_started(&mut self, trigger: Trigger, phases: &[Phase]) -> u64;
     fn sync_finished(&mut self, run_id: u64, outcome: &Result<SyncResult, SyncError>);

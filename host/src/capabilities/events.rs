@@ -13,27 +13,34 @@ pub trait Observer: Send {
 }
 
 /// Sends everything to `tracing` (stderr, honouring `RUST_LOG`).
-pub struct TracingObserver;
+#[derive(Default)]
+pub struct TracingObserver {
+    phase: Option<Phase>,
+}
+
+/// Writes one of the engine's log lines to `tracing`.
+pub fn trace_line(level: Level, message: &str) {
+    match level {
+        Level::Debug => tracing::debug!(target: "engine", "{message}"),
+        Level::Info => tracing::info!(target: "engine", "{message}"),
+        Level::Warn => tracing::warn!(target: "engine", "{message}"),
+        Level::Error => tracing::error!(target: "engine", "{message}"),
+    }
+}
 
 impl Observer for TracingObserver {
     fn log(&mut self, level: Level, message: &str) {
-        match level {
-            Level::Debug => tracing::debug!(target: "engine", "{message}"),
-            Level::Info => tracing::info!(target: "engine", "{message}"),
-            Level::Warn => tracing::warn!(target: "engine", "{message}"),
-            Level::Error => tracing::error!(target: "engine", "{message}"),
-        }
+        trace_line(level, message);
     }
 
     fn progress(&mut self, update: &Progress) {
+        let phase = phase_name(update.phase);
+        if self.phase != Some(update.phase) {
+            self.phase = Some(update.phase);
+            tracing::info!(target: "progress", "{phase} phase started");
+        }
         if let Some(product) = update.product_id {
-            tracing::info!(
-                target: "progress",
-                "{}: product {product} done ({}/{})",
-                phase_name(update.phase),
-                update.done,
-                update.total
-            );
+            tracing::info!(target: "progress", "{phase}: product {product} done ({}/{})", update.done, update.total);
         }
     }
 }

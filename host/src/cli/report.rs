@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use super::Exit;
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::types::{Phase, SyncError, SyncResult};
-use crate::capabilities::{Observer, TracingObserver, phase_name};
+use crate::capabilities::{Observer, TracingObserver, phase_name, trace_line};
 use crate::service::{Outcome, describe_error};
 
 /// Logs go to stderr; `RUST_LOG` overrides the default of info for this tool.
@@ -26,7 +26,7 @@ pub fn init_logging() {
 
 /// A progress bar on a terminal, plain log lines elsewhere.
 pub fn observer() -> Box<dyn Observer> {
-    if std::io::stderr().is_terminal() { Box::new(BarObserver::new()) } else { Box::new(TracingObserver) }
+    if std::io::stderr().is_terminal() { Box::new(BarObserver::new()) } else { Box::new(TracingObserver::default()) }
 }
 
 struct BarObserver {
@@ -48,7 +48,7 @@ impl BarObserver {
 impl Observer for BarObserver {
     fn log(&mut self, level: Level, message: &str) {
         if matches!(level, Level::Warn | Level::Error) {
-            self.bar.suspend(|| TracingObserver.log(level, message));
+            self.bar.suspend(|| trace_line(level, message));
         }
     }
 
