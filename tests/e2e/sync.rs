@@ -123,6 +123,7 @@ async fn every_sync_leaves_one_sync_log_row_with_its_counts() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 2);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success' AND duration_seconds > 0"), 2);
     assert_eq!(count(&db, "SELECT tests_discovered FROM sync_events ORDER BY id LIMIT 1"), 60);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_metadata WHERE key = 'last_sync_completed'"), 1);
     let status = account.run(&["status", "--db", db.to_str().unwrap()], "").await.expect(0);
     assert!(status.stdout.contains("tests") && status.stdout.contains("60"), "{}", status.stdout);
     assert!(status.stdout.contains("Last sync: success"), "{}", status.stdout);
@@ -147,6 +148,11 @@ async fn a_failing_product_is_a_partial_failure_that_spares_the_others() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE product_id = 2"), 0);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 60);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'partial_failure'"), 1);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM sync_metadata WHERE key = 'last_sync_completed'"),
+        0,
+        "only a clean sync counts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

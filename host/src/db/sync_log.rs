@@ -50,15 +50,19 @@ impl Store {
                         r.errors.first()
                     ],
                 )?;
-                tx.execute(
-                    "INSERT INTO sync_metadata (customer_id, key, value) VALUES (?1, 'last_sync_completed', ?2)
-                     ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value",
-                    params![self.customer_id, now],
-                )?;
+                if r.errors.is_empty() {
+                    tx.execute(
+                        "INSERT INTO sync_metadata (customer_id, key, value) VALUES (?1, 'last_sync_completed', ?2)
+                         ON CONFLICT (customer_id, key) DO UPDATE SET value = excluded.value",
+                        params![self.customer_id, now],
+                    )?;
+                }
             }
             Err(e) => {
                 tx.execute(
-                    "UPDATE sync_events SET completed_at = ?2, status = 'failure', error_message = ?3 WHERE id = ?1",
+                    "UPDATE sync_events SET completed_at = ?2, status = 'failure', error_message = ?3,
+                       duration_seconds = (julianday(?2) - julianday(started_at)) * 86400.0
+                     WHERE id = ?1",
                     params![run_id, now, crate::service::describe_error(e)],
                 )?;
             }
