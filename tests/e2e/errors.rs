@@ -127,3 +127,16 @@ async fn a_bad_concurrency_setting_names_the_variable_and_the_range() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_rejected_mid_sync_stops_everything_and_the_sync_log_says_why() {
+    let account = Account::start(3, 2, 30).await;
+    account.sim.fail_requests("products/2/", 401);
+    let run = account.sync(&[]).await.expect(1);
+    assert!(run.stderr.contains("token rejected"), "{}", run.stderr);
+    let db = account.db();
+    assert_eq!(crate::support::count(&db, "SELECT COUNT(*) FROM tests"), 0, "no tests phase after a 401");
+    let failed = "SELECT COUNT(*) FROM sync_events WHERE status = 'failure' AND error_message LIKE 'token rejected%' \
+                  AND duration_seconds >= 0 AND completed_at IS NOT NULL";
+    assert_eq!(crate::support::count(&db, failed), 1);
+}
