@@ -86,6 +86,10 @@ fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
         matches!(url.scheme(), "http" | "https"),
         "the API base URL {base_url:?} must start with https:// (or http:// for a local simulator)"
     );
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!("the API base URL {base_url} uses plain http: the token crosses the network unencrypted");
+    }
     if !url.path().ends_with('/') {
         url.set_path(&format!("{}/", url.path()));
     }
