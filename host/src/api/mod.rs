@@ -152,3 +152,53 @@ fn network_failure(endpoint: &str, error: &reqwest::Error) -> ApiError {
 fn failure(kind: ApiErrorKind, status: Option<u16>, endpoint: &str, message: String) -> ApiError {
     ApiError { kind, status, endpoint: endpoint.to_string(), message }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{SimConfig, Simulator};
+
+    async fn client_for(sim: &Simulator, token: &str) -> ApiClient {
+        ApiClient::new(&sim.base_url(), token, 4).unwrap()
+    }
+
+    #[tokio::test]
+    async fn failures_are_classified_by_status_and_name_the_endpoint() {
+        let sim = Simulator::start(SimConfig::default(), 0).await.unwrap();
+        sim.fail_requests("products/1/", 403);
+        sim.fail_requests("products/2/", 404);
+        sim.fail_requests("products/3/", 503);
+        let client = client_for(&sim, sim.token()).await;
+        let cases = [
+            ("products/1/features", ApiErrorKind::Forbidden),
+            ("products/2/features", ApiErrorKind::NotFound),
+            ("products/3/features", ApiErrorKind::Server),
+        ];
+        for (endpoint, kind) in cases {
+            let error = client.get(endpoint, parse_features).await.err().expect("an error");
+            assert_eq!(error.kind, kind, "{endpoint}");
+            assert_eq!(error.endpoint, endpoint);
+        }
+        let wrong = client_for(&sim, "not-the-token").await;
+        let error = wrong.get("products", parse_products).await.err().expect("an error");
+        assert_eq!(error.kind, ApiErrorKind::Unauthorized);
+        assert!(error.message.contains(TOKEN_VAR) && !error.message.contains("not-the-token"));
+    }
+
+    #[tokio::test]
+    async fn a_body_of_the_wrong_shape_is_a_bad_payload_naming_the_endpoint() {
+        let sim = Simulator::start(SimConfig::default(), 0).await.unwrap();
+        let client = client_for(&sim, sim.token()).await;
+        // The product list is valid JSON, but not a page of tests.
+        let error = client.get("products", parse_tests).await.err().expect("an error");
+        assert_eq!(error.kind, ApiErrorKind::BadPayload);
+        assert_eq!(error.endpoint, "products");
+    }
+
+    #[test]
+    fn a_base_url_must_be_http_or_https() {
+        assert!(ApiClient::new("ftp://example.com/v2", "t", 1).is_err());
+        assert!(ApiClient::new("not a url", "t", 1).is_err());
+        assert!(ApiClient::new("https://api.test.io/customer/v2", "t", 1).is_ok());
+    }
+}
