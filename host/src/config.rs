@@ -73,6 +73,11 @@ pub fn token_from_env() -> anyhow::Result<String> {
     }
 }
 
+/// The local customer id rows are stored under (`TESTIO_CUSTOMER_ID`, default 1).
+pub fn customer_id() -> anyhow::Result<i64> {
+    env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)
+}
+
 /// A whole-number setting from the environment, within bounds.
 pub fn env_number<T>(name: &str, default: T, min: T, max: T) -> anyhow::Result<T>
 where

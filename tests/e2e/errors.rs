@@ -1,6 +1,6 @@
 //! Inputs a user can get wrong: each gives one clear line, exit code 1, and no damage.
 
-use crate::support::{Account, Run, command, snapshot};
+use crate::support::{Account, Run, command, run_offline, snapshot};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_token_exits_1_says_so_never_prints_it_and_leaves_the_database_alone() {
@@ -46,12 +46,7 @@ async fn a_product_id_that_is_not_a_number_is_one_clear_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_in_a_missing_folder_is_one_clear_line() {
-    let run = command(&["sync", "--db", "/nonexistent/testio/cache.db"])
-        .env("TESTIO_CUSTOMER_API_TOKEN", "x")
-        .output()
-        .await
-        .unwrap();
-    let run = Run::from(run).expect(1);
+    let run = run_offline(&["sync", "--db", "/nonexistent/testio/cache.db"]).await.expect(1);
     assert_eq!(
         run.stderr.trim(),
         "error: the database folder /nonexistent/testio does not exist; create it or choose another --db"
@@ -61,12 +56,7 @@ async fn a_database_in_a_missing_folder_is_one_clear_line() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_in_an_unwritable_folder_is_one_clear_line() {
     // /proc refuses new files even to root, unlike a folder with mode 0500.
-    let run = command(&["sync", "--db", "/proc/testio-cache.db"])
-        .env("TESTIO_CUSTOMER_API_TOKEN", "x")
-        .output()
-        .await
-        .unwrap();
-    let run = Run::from(run).expect(1);
+    let run = run_offline(&["sync", "--db", "/proc/testio-cache.db"]).await.expect(1);
     assert!(run.stderr.starts_with("error: cannot create the database in /proc"), "{}", run.stderr);
     assert_eq!(run.stderr.trim().lines().count(), 1);
 }
@@ -81,13 +71,9 @@ async fn a_missing_token_is_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_api_fails_with_the_endpoint_and_exit_1() {
     let account = Account::start(1, 1, 1).await;
-    let run =
-        command(&["sync", "--db", account.db().to_str().unwrap(), "--base-url", "http://127.0.0.1:9/customer/v2"])
-            .env("TESTIO_CUSTOMER_API_TOKEN", "x")
-            .output()
-            .await
-            .unwrap();
-    let run = Run::from(run).expect(1);
+    let db = account.db();
+    let args = ["sync", "--db", db.to_str().unwrap(), "--base-url", "http://127.0.0.1:9/customer/v2"];
+    let run = run_offline(&args).await.expect(1);
     assert!(run.stderr.contains("could not connect") && run.stderr.contains("products"), "{}", run.stderr);
     assert!(!account.db().exists());
 }

@@ -113,6 +113,11 @@ pub fn command(args: &[&str]) -> tokio::process::Command {
     cmd
 }
 
+/// Runs the binary with a token but no simulator, for inputs refused before any request.
+pub async fn run_offline(args: &[&str]) -> Run {
+    command(args).env("TESTIO_CUSTOMER_API_TOKEN", "x").output().await.expect("the binary runs").into()
+}
+
 pub fn count(db: &Path, sql: &str) -> i64 {
     let conn = Connection::open(db).expect("the database opens");
     conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))

@@ -27,7 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if !path.is_file() {
         bail!("there is no database at {}; run `testio-sync sync` first", path.display());
     }
-    let store = Store::open_existing(&path, config::env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)?)?;
+    let store = Store::open_existing(&path, config::customer_id()?)?;
     let counts = store.row_counts()?;
     let last = store.last_sync()?;
     let last_completed = store.metadata("last_sync_completed")?;

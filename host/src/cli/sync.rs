@@ -83,7 +83,7 @@ impl Target {
             base_url: self.base_url.clone(),
             token,
             db_path,
-            customer_id: config::env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)?,
+            customer_id: config::customer_id()?,
             max_in_flight: config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
             lock_timeout: Duration::from_secs(if self.no_wait { 0 } else { self.lock_timeout }),
         })

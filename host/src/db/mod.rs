@@ -21,19 +21,19 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path, customer_id: i64) -> anyhow::Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::open_with(path, customer_id, OpenFlags::SQLITE_OPEN_CREATE)
+    }
+
+    /// Opens a database that must already exist, bringing its schema up to date.
+    pub fn open_existing(path: &Path, customer_id: i64) -> anyhow::Result<Self> {
+        Self::open_with(path, customer_id, OpenFlags::empty())
+    }
+
+    fn open_with(path: &Path, customer_id: i64, create: OpenFlags) -> anyhow::Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
         let conn = Connection::open_with_flags(path, flags)
             .with_context(|| format!("could not open the database {}", path.display()))?;
         configure(&conn).with_context(|| format!("could not configure the database {}", path.display()))?;
-        migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
-        Ok(Self { conn, customer_id })
-    }
-
-    /// Opens an existing database without creating or migrating it (for read-only commands).
-    pub fn open_existing(path: &Path, customer_id: i64) -> anyhow::Result<Self> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .with_context(|| format!("could not open the database {}", path.display()))?;
-        configure(&conn)?;
         migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
         Ok(Self { conn, customer_id })
     }
