@@ -5,8 +5,8 @@ use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageReq
 use crate::bindings::engine::Guest;
 use crate::bindings::events::{self, Level, Progress};
 use crate::bindings::store::{self, FeaturePlacement};
-use crate::bindings::sync_lock::{self, LockError};
-use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
+use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
+use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Timestamp, Trigger};
 use crate::engine::{self, Request};
 use crate::host::{ApiResult, Fetched, Host};
 
@@ -36,14 +36,23 @@ struct Imports;
 impl Host for Imports {
     type Payload = Payload;
 
-    fn acquire_lock(&mut self, trigger: Trigger) -> Result<(), LockError> {
+    fn acquire_lock(&mut self, trigger: Trigger) -> Result<LockFacts, AcquireError> {
         sync_lock::acquire(trigger)
+    }
+    fn wait_for_release(&mut self) -> bool {
+        sync_lock::wait_for_release()
     }
     fn release_lock(&mut self) {
         sync_lock::release()
     }
+    fn now(&mut self) -> Timestamp {
+        clock::now()
+    }
     fn monotonic_nanos(&mut self) -> u64 {
         clock::monotonic_nanos()
+    }
+    fn log(&mut self, level: Level, message: &str) {
+        events::log(level, message)
     }
     fn report_progress(&mut self, update: Progress) {
         events::report_progress(update)

@@ -1,16 +1,15 @@
-//! One sync, start to finish, over the [`Host`] port: lock, token check, sync log,
+//! One sync, start to finish, over the [`Host`] port: lock, sync log, token check,
 //! phases in order, result.
 
 use std::collections::HashSet;
 
 use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary, TestSummary};
 use crate::bindings::events::Progress;
-use crate::bindings::sync_lock::LockError;
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
 use crate::discovery::ProductCursor;
 use crate::host::{ApiResult, Host};
 use crate::tally::Tally;
-use crate::{features, plan};
+use crate::{features, lock, plan};
 
 pub struct Request {
     pub phases: Vec<Phase>,
@@ -22,11 +21,12 @@ pub struct Request {
 pub fn execute_sync<H: Host>(host: &mut H, request: Request) -> Result<SyncResult, SyncError> {
     let started = host.monotonic_nanos();
     let phases = validate(&request)?;
-    host.acquire_lock(request.trigger).map_err(|e| match e {
-        LockError::Busy(m) => SyncError::LockBusy(m),
-        LockError::Unavailable(m) => SyncError::StoreFailed(m),
-    })?;
-    let outcome = run_locked(host, &request, &phases, started);
+    let reclaimed = lock::take(host, request.trigger)?;
+    let run_id = host.sync_started(request.trigger, &phases);
+    let mut tally = Tally::default();
+    tally.warnings.extend(reclaimed);
+    let outcome = run_locked(host, &request, &phases, &mut tally).map(|()| tally.finish(elapsed_seconds(host, started)));
+    host.sync_finished(run_id, &outcome);
     host.release_lock();
     outcome
 }
@@ -55,22 +55,12 @@ fn bugs_unavailable() -> SyncError {
     )
 }
 
-fn run_locked<H: Host>(
-    host: &mut H,
-    request: &Request,
-    phases: &[Phase],
-    started: u64,
-) -> Result<SyncResult, SyncError> {
+fn run_locked<H: Host>(host: &mut H, request: &Request, phases: &[Phase], tally: &mut Tally) -> Result<(), SyncError> {
     // Listing the products first checks the token before anything is written.
     let listed = host.list_products().map_err(whole_sync_error)?;
     let (products, missing) = plan::products_in_scope(&listed.items, &request.scope);
-    let run_id = host.sync_started(request.trigger, phases);
-    let mut tally = Tally::default();
     tally.warnings.extend(missing.iter().map(|id| format!("product {id} is not in the account; skipped it")));
-    let outcome = run_phases(host, request, phases, &listed.body, &products, &mut tally)
-        .map(|()| tally.finish(elapsed_seconds(host, started)));
-    host.sync_finished(run_id, &outcome);
-    outcome
+    run_phases(host, request, phases, &listed.body, &products, tally)
 }
 
 fn run_phases<H: Host>(
@@ -225,7 +215,8 @@ fn elapsed_seconds<H: Host>(host: &mut H, started: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::FakeHost;
+    use crate::bindings::sync_lock::{Holder, HolderRecord, LockFacts, ProcessState};
+    use crate::fake::{FakeHost, NOW};
 
     fn request(product_ids: Option<Vec<u64>>) -> Request {
         Request {
@@ -254,7 +245,7 @@ mod tests {
         let mut host = FakeHost::account(2, 1, 3);
         execute_sync(&mut host, request(None)).unwrap();
         let calls: Vec<&str> = host.calls.iter().map(String::as_str).collect();
-        assert_eq!(&calls[..3], ["acquire", "list_products", "started"]);
+        assert_eq!(&calls[..3], ["acquire", "started", "list_products"]);
         assert_eq!(&calls[calls.len() - 2..], ["finished", "release"]);
         assert!(!host.lock_held);
     }
@@ -315,22 +306,37 @@ mod tests {
     }
 
     #[test]
-    fn a_rejected_token_stops_before_anything_is_written_or_logged() {
+    fn a_rejected_token_stops_before_anything_is_written_and_the_sync_log_says_why() {
         let mut host = FakeHost::account(2, 1, 3);
         host.reject_token = true;
         let error = execute_sync(&mut host, request(None)).unwrap_err();
         assert!(matches!(error, SyncError::Unauthorized(ref m) if m.contains("rejected the token")));
         assert!(host.stored_products.is_empty());
-        assert!(!host.calls.contains(&"started".to_string()));
+        assert!(matches!(host.finished.as_slice(), [Err(SyncError::Unauthorized(_))]));
         assert!(!host.lock_held);
     }
 
     #[test]
     fn a_busy_lock_is_reported_and_nothing_else_happens() {
         let mut host = FakeHost::account(2, 1, 3);
-        host.lock_busy = true;
+        let holder = Holder {
+            pid: 42,
+            process_started_at: 0,
+            host_name: "build-1".into(),
+            acquired_at: NOW - 60_000,
+            trigger: Trigger::Scheduler,
+            command: "testio-sync daemon".into(),
+        };
+        let facts = LockFacts { holder: HolderRecord::Written(holder), process: ProcessState::Running, heartbeat: NOW };
+        host.lock_holder = Some(facts);
+        host.waits_until_free = u32::MAX;
         let error = execute_sync(&mut host, request(None)).unwrap_err();
-        assert!(matches!(error, SyncError::LockBusy(ref m) if m.contains("PID 42")));
+        assert!(matches!(error, SyncError::LockBusy(ref m) if m.contains("PID 42 (testio-sync daemon")), "{error:?}");
+        assert_eq!(host.calls, ["acquire"]);
+
+        let mut host = FakeHost::account(2, 1, 3);
+        host.lock_unavailable = true;
+        assert!(matches!(execute_sync(&mut host, request(None)), Err(SyncError::StoreFailed(_))));
         assert_eq!(host.calls, ["acquire"]);
     }
 

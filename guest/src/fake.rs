@@ -5,11 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::bindings::customer_api::{
     ApiError, ApiErrorKind, EndTime, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
-use crate::bindings::events::Progress;
+use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::FeaturePlacement;
-use crate::bindings::sync_lock::LockError;
-use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
+use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
+use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
+
+/// The fake's wall clock, which stands still.
+pub const NOW: Timestamp = 1_780_000_000_000;
 
 /// A fake payload is the ids it holds: what the store writes is checked against it.
 pub type Body = Vec<u64>;
@@ -22,7 +25,14 @@ pub struct FakeHost {
     /// Tests per product, newest first, with their end times.
     pub tests: BTreeMap<u64, Vec<(u64, i64)>>,
     pub reject_token: bool,
-    pub lock_busy: bool,
+    /// Another process holds the lock, as these facts describe, for `waits_until_free` waits.
+    pub lock_holder: Option<LockFacts>,
+    pub waits_until_free: u32,
+    /// How many waits the host allows before it gives up.
+    pub wait_budget: u32,
+    /// What the lock file held when the lock was free.
+    pub lock_left_behind: Option<LockFacts>,
+    pub lock_unavailable: bool,
     pub failing_products: BTreeSet<u64>,
     pub failing_writes: bool,
 
@@ -32,8 +42,10 @@ pub struct FakeHost {
     pub calls: Vec<String>,
     pub page_requests: Vec<TestsPageRequest>,
     pub lock_held: bool,
+    pub waits: u32,
+    pub log: Vec<String>,
     pub finished: Vec<Result<SyncResult, SyncError>>,
-    clock: u64,
+    pub clock: u64,
 }
 
 impl FakeHost {
@@ -85,13 +97,31 @@ impl FakeHost {
 impl Host for FakeHost {
     type Payload = Body;
 
-    fn acquire_lock(&mut self, _trigger: Trigger) -> Result<(), LockError> {
+    fn acquire_lock(&mut self, _trigger: Trigger) -> Result<LockFacts, AcquireError> {
         self.calls.push("acquire".into());
-        if self.lock_busy {
-            return Err(LockError::Busy("held by PID 42 (testio-sync sync)".into()));
+        if self.lock_unavailable {
+            return Err(AcquireError::Unavailable("could not open /data/sync.lock: permission denied".into()));
+        }
+        match &self.lock_holder {
+            Some(holder) if self.waits < self.waits_until_free => return Err(AcquireError::Held(holder.clone())),
+            _ => {}
         }
         self.lock_held = true;
-        Ok(())
+        let clean = LockFacts { holder: HolderRecord::Empty, process: ProcessState::Unknown, heartbeat: NOW };
+        Ok(self.lock_left_behind.take().unwrap_or(clean))
+    }
+    fn wait_for_release(&mut self) -> bool {
+        if self.waits >= self.wait_budget {
+            return false;
+        }
+        self.waits += 1;
+        true
+    }
+    fn now(&mut self) -> Timestamp {
+        NOW
+    }
+    fn log(&mut self, _level: Level, message: &str) {
+        self.log.push(message.to_string());
     }
     fn release_lock(&mut self) {
         self.calls.push("release".into());

@@ -2,10 +2,10 @@
 //! engine uses; `Payload` is the host-held response body, opaque to the engine.
 
 use crate::bindings::customer_api::{ApiError, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest};
-use crate::bindings::events::Progress;
+use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::FeaturePlacement;
-use crate::bindings::sync_lock::LockError;
-use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
+use crate::bindings::sync_lock::{AcquireError, LockFacts};
+use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 
 /// A fetched response: the summary the engine decides on, and the body to write from.
 pub struct Fetched<P, T> {
@@ -18,10 +18,13 @@ pub type ApiResult<P, T> = Result<Fetched<P, T>, ApiError>;
 pub trait Host {
     type Payload;
 
-    fn acquire_lock(&mut self, trigger: Trigger) -> Result<(), LockError>;
+    fn acquire_lock(&mut self, trigger: Trigger) -> Result<LockFacts, AcquireError>;
+    fn wait_for_release(&mut self) -> bool;
     fn release_lock(&mut self);
 
+    fn now(&mut self) -> Timestamp;
     fn monotonic_nanos(&mut self) -> u64;
+    fn log(&mut self, level: Level, message: &str);
     fn report_progress(&mut self, update: Progress);
     fn sync_started(&mut self, trigger: Trigger, phases: &[Phase]) -> u64;
     fn sync_finished(&mut self, run_id: u64, outcome: &Result<SyncResult, SyncError>);

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod engine;
 pub mod features;
 pub mod host;
+pub mod lock;
 pub mod plan;
 pub mod tally;
 
