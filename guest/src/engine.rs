@@ -25,7 +25,8 @@ pub fn execute_sync<H: Host>(host: &mut H, request: Request) -> Result<SyncResul
     let run_id = host.sync_started(request.trigger, &phases);
     let mut tally = Tally::default();
     tally.warnings.extend(reclaimed);
-    let outcome = run_locked(host, &request, &phases, &mut tally).map(|()| tally.finish(elapsed_seconds(host, started)));
+    let outcome =
+        run_locked(host, &request, &phases, &mut tally).map(|()| tally.finish(elapsed_seconds(host, started)));
     host.sync_finished(run_id, &outcome);
     host.release_lock();
     outcome

@@ -240,8 +240,12 @@ mod tests {
 
     #[test]
     fn a_held_lock_is_waited_for_with_one_message_naming_the_holder() {
-        let mut host =
-            FakeHost { lock_holder: Some(written(ProcessState::Running, 10_000)), waits_until_free: 3, wait_budget: 10, ..Default::default() };
+        let mut host = FakeHost {
+            lock_holder: Some(written(ProcessState::Running, 10_000)),
+            waits_until_free: 3,
+            wait_budget: 10,
+            ..Default::default()
+        };
         assert!(matches!(take(&mut host, Trigger::Mcp), Ok(None)));
         assert!(host.lock_held);
         assert_eq!(host.waits, 3);

@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     imports: {
         "testio:sync/customer-api": async | trappable,
         "testio:sync/sync-lock.acquire": async | trappable,
+        "testio:sync/sync-lock.wait-for-release": async | trappable,
         "testio:sync/store": async | trappable,
         "testio:sync/events.sync-started": async | trappable,
         "testio:sync/events.sync-finished": async | trappable,

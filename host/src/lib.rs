@@ -10,5 +10,6 @@ pub mod db;
 pub mod lock;
 pub mod runtime;
 pub mod service;
+pub mod shutdown;
 pub mod sim;
 pub mod since;

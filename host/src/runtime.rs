@@ -25,6 +25,7 @@ pub struct EngineRuntime {
     pre: SyncEnginePre<HostState>,
 }
 
+#[derive(Clone)]
 pub struct SyncCall {
     pub phases: Vec<Phase>,
     pub scope: Scope,
@@ -45,12 +46,13 @@ impl EngineRuntime {
         Ok(Self { engine, pre })
     }
 
-    /// Runs one sync in a fresh instance. `Err` means the engine itself failed (a trap).
+    /// Runs one sync in a fresh instance. `Err` means the engine itself failed (a trap);
+    /// the host state comes back either way, to close what the engine left open.
     pub async fn execute(
         &self,
         state: HostState,
         call: &SyncCall,
-    ) -> anyhow::Result<(Result<SyncResult, SyncError>, HostState)> {
+    ) -> (anyhow::Result<Result<SyncResult, SyncError>>, HostState) {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
@@ -63,19 +65,27 @@ impl EngineRuntime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
+        let outcome = self.call(&mut store, call).await;
+        (outcome, store.into_data())
+    }
+
+    async fn call(
+        &self,
+        store: &mut Store<HostState>,
+        call: &SyncCall,
+    ) -> anyhow::Result<Result<SyncResult, SyncError>> {
         let bindings = self
             .pre
-            .instantiate_async(&mut store)
+            .instantiate_async(&mut *store)
             .await
             .map_err(anyhow::Error::from)
             .context("could not instantiate the sync engine")?;
         store.data_mut().last_host_call = Instant::now();
-        let outcome = bindings
+        bindings
             .testio_sync_engine()
-            .call_execute_sync(&mut store, &call.phases, &call.scope, call.options, call.trigger)
+            .call_execute_sync(&mut *store, &call.phases, &call.scope, call.options, call.trigger)
             .await
-            .map_err(|trap| anyhow::anyhow!("the sync engine failed: {trap:#}"))?;
-        Ok((outcome, store.into_data()))
+            .map_err(|trap| anyhow::anyhow!("the sync engine failed: {trap:#}"))
     }
 }
 

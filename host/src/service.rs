@@ -1,7 +1,14 @@
-//! The one way to run a sync, whoever asks (CLI, demo, and later the scheduler and MCP).
+//! The one way to run a sync, whoever asks (CLI, demo, scheduler, MCP).
+//!
+//! A [`SyncService`] serves one database. Its syncs never overlap: the engine takes the
+//! file lock first, then this process's turn (see [`crate::lock`]). A request that a
+//! running or queued sync already covers does not run again: it gets that sync's result.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::api::ApiClient;
 use crate::bindings::types::{SyncError, SyncResult};
@@ -26,20 +33,142 @@ pub struct Settings {
 
 pub type Outcome = Result<SyncResult, SyncError>;
 
-/// Runs one sync. The outer `Err` is a failure of the machinery (the engine trapped,
-/// the HTTP client could not be built); the inner one is the engine's verdict.
-pub async fn run(
-    runtime: &EngineRuntime,
-    settings: &Settings,
-    call: &SyncCall,
-    observer: Box<dyn Observer>,
-) -> anyhow::Result<Outcome> {
-    let api = ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight)?;
-    let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
-    let lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
-    let state = HostState::new(api, db, lock, observer, MAX_GUEST_MEMORY);
-    let (outcome, _state) = runtime.execute(state, call).await?;
-    Ok(outcome)
+/// How a sync ended: the outer `Err` is a failure of the machinery (the engine trapped,
+/// the HTTP client could not be built); the inner one is the engine's verdict. Shared,
+/// because coalesced requests receive the same one.
+pub type Finished = Arc<anyhow::Result<Outcome>>;
+
+pub struct SyncService {
+    runtime: EngineRuntime,
+    settings: Settings,
+    /// Syncs running or waiting for their turn, oldest first.
+    flights: Mutex<Vec<Arc<Flight>>>,
+    stop_reason: Arc<OnceLock<String>>,
+}
+
+struct Flight {
+    call: SyncCall,
+    finished: watch::Sender<Option<Finished>>,
+}
+
+impl SyncService {
+    pub fn new(runtime: EngineRuntime, settings: Settings) -> Self {
+        Self { runtime, settings, flights: Mutex::default(), stop_reason: Arc::default() }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Runs `call`, or waits for the sync of this service that covers it.
+    pub async fn sync(&self, call: SyncCall, observer: Box<dyn Observer>) -> Finished {
+        let flight = match self.board(call) {
+            Boarding::Join(mut finished) => return joined(&mut finished).await,
+            Boarding::Lead(flight) => flight,
+        };
+        let mut lead = Lead { service: self, flight, done: false };
+        let finished = Arc::new(self.run(&lead.flight.call, observer).await);
+        lead.complete(finished.clone());
+        finished
+    }
+
+    /// Marks the syncs that get dropped from now on as stopped for `reason`, which the
+    /// sync log records with their `interrupted` status.
+    pub fn stop(&self, reason: String) {
+        let _ = self.stop_reason.set(reason);
+    }
+
+    fn board(&self, call: SyncCall) -> Boarding {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(flight) = flights.iter().find(|f| covers(&f.call, &call)) {
+            return Boarding::Join(flight.finished.subscribe());
+        }
+        let flight = Arc::new(Flight { call, finished: watch::Sender::new(None) });
+        flights.push(flight.clone());
+        Boarding::Lead(flight)
+    }
+
+    async fn run(&self, call: &SyncCall, observer: Box<dyn Observer>) -> anyhow::Result<Outcome> {
+        let settings = &self.settings;
+        let api = ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight)?;
+        let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
+        let lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
+        let state = HostState::new(api, db, lock, observer, self.stop_reason.clone(), MAX_GUEST_MEMORY);
+        let (outcome, mut state) = self.runtime.execute(state, call).await;
+        if let Err(trap) = &outcome {
+            state.close_open_run("failure", format!("{trap:#}"));
+        }
+        outcome
+    }
+}
+
+enum Boarding {
+    Join(watch::Receiver<Option<Finished>>),
+    Lead(Arc<Flight>),
+}
+
+/// The leading request of a flight. However it ends (even dropped mid-way), the flight
+/// leaves the queue and its joiners get an answer.
+struct Lead<'a> {
+    service: &'a SyncService,
+    flight: Arc<Flight>,
+    done: bool,
+}
+
+impl Lead<'_> {
+    fn complete(&mut self, finished: Finished) {
+        self.done = true;
+        self.flight.finished.send_replace(Some(finished));
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.service.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        flights.retain(|f| !Arc::ptr_eq(f, &self.flight));
+        if !self.done {
+            let reason = self.service.stop_reason.get().map_or("its caller went away", String::as_str);
+            let stopped = anyhow::anyhow!("the sync this request joined was stopped: {reason}");
+            self.flight.finished.send_replace(Some(Arc::new(Err(stopped))));
+        }
+    }
+}
+
+async fn joined(finished: &mut watch::Receiver<Option<Finished>>) -> Finished {
+    match finished.wait_for(Option::is_some).await {
+        Ok(value) => value.clone().unwrap_or_else(unreachable_answer),
+        Err(_) => unreachable_answer(),
+    }
+}
+
+/// A leader always answers (see `Lead`'s drop); this only keeps a broken promise visible.
+fn unreachable_answer() -> Finished {
+    Arc::new(Err(anyhow::anyhow!("the sync this request joined ended without a result")))
+}
+
+/// Whether a sync of `running` does everything `wanted` asks for, so that one result
+/// answers both. A nuke is destructive and is never shared.
+fn covers(running: &SyncCall, wanted: &SyncCall) -> bool {
+    let (r, w) = (&running.options, &wanted.options);
+    let options =
+        !r.nuke && !w.nuke && (r.force_refresh || !w.force_refresh) && (!r.incremental_only || w.incremental_only);
+    let phases = wanted.phases.iter().all(|p| running.phases.contains(p));
+    let products = match (&running.scope.product_ids, &wanted.scope.product_ids) {
+        (None, _) => true,
+        (Some(r), Some(w)) => w.iter().all(|id| r.contains(id)),
+        (Some(_), None) => false,
+    };
+    let since = match (running.scope.since, wanted.scope.since) {
+        (None, _) => true,
+        (Some(r), Some(w)) => r <= w,
+        (Some(_), None) => false,
+    };
+    let kinds = match (&running.scope.entity_types, &wanted.scope.entity_types) {
+        (None, _) => true,
+        (Some(r), Some(w)) => w.iter().all(|k| r.contains(k)),
+        (Some(_), None) => false,
+    };
+    options && phases && products && since && kinds
 }
 
 /// A one-line message for a sync that did not run.
@@ -51,5 +180,98 @@ pub fn describe_error(error: &SyncError) -> String {
         SyncError::InvalidRequest(m) => format!("invalid request: {m}"),
         SyncError::StoreFailed(m) => format!("database error: {m}"),
         SyncError::ApiFailed(m) => format!("Customer API error: {m}"),
+    }
+}
+
+/// The last line of every sync: `Sync completed in X.Ys (…)` or `Sync failed after X.Ys: …`.
+pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    match finished {
+        Ok(Ok(r)) => format!(
+            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{})",
+            r.duration_seconds,
+            r.products_synced,
+            r.features_refreshed,
+            r.tests_discovered,
+            r.tests_updated,
+            plural_count(r.warnings.len(), "warning"),
+            plural_count(r.errors.len(), "error"),
+        ),
+        Ok(Err(e)) => format!("Sync failed after {seconds:.1}s: {}", describe_error(e)),
+        Err(e) => format!("Sync failed after {seconds:.1}s: {e:#}"),
+    }
+}
+
+fn plural_count(n: usize, what: &str) -> String {
+    match n {
+        0 => String::new(),
+        1 => format!(", 1 {what}"),
+        n => format!(", {n} {what}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::types::{EntityKind, Options, Phase, Scope, Trigger};
+
+    fn call(product_ids: Option<Vec<u64>>, since: Option<i64>, force: bool) -> SyncCall {
+        SyncCall {
+            phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
+            scope: Scope { product_ids, since, entity_types: None },
+            options: Options { force_refresh: force, incremental_only: false, nuke: false },
+            trigger: Trigger::Mcp,
+        }
+    }
+
+    #[test]
+    fn a_sync_of_everything_covers_any_narrower_request() {
+        let all = call(None, None, false);
+        assert!(covers(&all, &call(Some(vec![2]), None, false)));
+        assert!(covers(&all, &call(None, Some(1_000), false)));
+        let mut tests_only = call(None, None, false);
+        tests_only.phases = vec![Phase::NewTests];
+        tests_only.scope.entity_types = Some(vec![EntityKind::Tests]);
+        assert!(covers(&all, &tests_only));
+    }
+
+    #[test]
+    fn a_narrower_or_lighter_sync_does_not_cover_a_wider_request() {
+        assert!(!covers(&call(Some(vec![1]), None, false), &call(Some(vec![1, 2]), None, false)));
+        assert!(!covers(&call(Some(vec![1]), None, false), &call(None, None, false)));
+        assert!(!covers(&call(None, Some(2_000), false), &call(None, Some(1_000), false)));
+        assert!(!covers(&call(None, Some(2_000), false), &call(None, None, false)));
+        assert!(!covers(&call(None, None, false), &call(None, None, true)), "a forced refresh is not a normal sync");
+        let mut tests_only = call(None, None, false);
+        tests_only.phases = vec![Phase::NewTests];
+        assert!(!covers(&tests_only, &call(None, None, false)));
+        let mut incremental = call(None, None, false);
+        incremental.options.incremental_only = true;
+        assert!(!covers(&incremental, &call(None, None, false)));
+        let mut nuke = call(None, None, false);
+        nuke.options.nuke = true;
+        assert!(!covers(&nuke, &nuke.clone()));
+    }
+
+    #[test]
+    fn the_final_line_names_the_duration_and_the_counts_or_the_reason() {
+        let result = SyncResult {
+            phases_completed: vec![Phase::Products],
+            products_synced: 2,
+            features_refreshed: 3,
+            tests_discovered: 4,
+            tests_updated: 5,
+            bugs_refreshed: 0,
+            duration_seconds: 1.26,
+            warnings: vec!["w".into()],
+            errors: vec![],
+        };
+        let line = final_line(&Ok(Ok(result)), Duration::from_secs(9));
+        assert_eq!(
+            line,
+            "Sync completed in 1.3s (2 products, 3 features, 4 tests discovered, 5 tests updated, 1 warning)"
+        );
+        let busy = final_line(&Ok(Err(SyncError::LockBusy("held by PID 7".into()))), Duration::from_millis(2_000));
+        assert_eq!(busy, "Sync failed after 2.0s: sync lock busy: held by PID 7");
     }
 }

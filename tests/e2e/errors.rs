@@ -1,9 +1,9 @@
 //! Inputs a user can get wrong: each gives one clear line, exit code 1, and no damage.
 
-use crate::support::{Account, Run, command, run_offline, snapshot};
+use crate::support::{Account, Run, command, run_offline, snapshot, sync_log};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_token_exits_1_says_so_never_prints_it_and_leaves_the_database_alone() {
+async fn a_rejected_token_exits_1_says_so_never_prints_it_and_leaves_the_data_alone() {
     let account = Account::start(2, 2, 30).await;
     let wrong = "wrong-token-4c1e9d";
     account.sync(&[]).await.expect(0);
@@ -14,14 +14,12 @@ async fn a_rejected_token_exits_1_says_so_never_prints_it_and_leaves_the_databas
     assert!(run.stderr.contains("TESTIO_CUSTOMER_API_TOKEN"), "{}", run.stderr);
     assert_eq!(run.json()["status"], "failure");
     assert!(!run.stderr.contains(wrong) && !run.stdout.contains(wrong), "the token leaked");
-    assert_eq!(snapshot(&account.db()), before, "the database changed");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rejected_token_does_not_create_a_database() {
-    let account = Account::start(1, 1, 1).await;
-    account.run(&["sync", "--db", account.db().to_str().unwrap()], "nope").await.expect(1);
-    assert!(!account.db().exists());
+    assert!(snapshot(&account.db()) == before, "the data changed");
+    let log = sync_log(&account.db());
+    assert_eq!(log.len(), 2);
+    let (status, message) = &log[1];
+    assert_eq!(status, "failure");
+    assert!(message.as_deref().is_some_and(|m| m.contains("token rejected")), "{message:?}");
 }
 
 async fn assert_one_line_error(args: &[&str], expected: &str) -> Run {
@@ -75,7 +73,9 @@ async fn an_unreachable_api_fails_with_the_endpoint_and_exit_1() {
     let args = ["sync", "--db", db.to_str().unwrap(), "--base-url", "http://127.0.0.1:9/customer/v2"];
     let run = run_offline(&args).await.expect(1);
     assert!(run.stderr.contains("could not connect") && run.stderr.contains("products"), "{}", run.stderr);
-    assert!(!account.db().exists());
+    assert!(run.stderr.contains("Sync failed after"), "{}", run.stderr);
+    let log = sync_log(&account.db());
+    assert!(matches!(log.as_slice(), [(status, Some(m))] if status == "failure" && m.contains("could not connect")));
 }
 
 #[tokio::test(flavor = "multi_thread")]

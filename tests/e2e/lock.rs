@@ -1,51 +1,282 @@
-//! The sync lock between processes.
+//! The sync lock between real processes: contention, kill -9, signals, stale records.
+//! Other holders are real processes too: `flock(1)` holds the kernel lock like another
+//! testio-sync would, and the tests write the holder record it would have written.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
 
-use crate::support::Account;
+use chrono::{NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+use testio_sync::sim::SimConfig;
+use tokio::process::Child;
 
-/// Holds the lock beside the database the way another testio-sync would.
-fn hold_lock(account: &Account) -> fd_lock::RwLock<std::fs::File> {
-    let path = account.dir.path().join("sync.lock");
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).unwrap();
-    let mut lock = fd_lock::RwLock::new(file);
-    {
-        let mut guard = lock.try_write().unwrap();
-        let record = format!(
-            r#"{{"pid":{},"started_at":"2026-11-26T12:01:02Z","trigger":"cli","command":"testio-sync sync"}}"#,
-            std::process::id()
-        );
-        guard.write_all(record.as_bytes()).unwrap();
-        std::mem::forget(guard);
+use crate::support::{Account, command, count, sync_log};
+
+fn lock_file(account: &Account) -> PathBuf {
+    account.dir.path().join("sync.lock")
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
+}
+
+fn iso(at: SystemTime) -> String {
+    chrono::DateTime::<Utc>::from(at).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A holder record as testio-sync writes it.
+fn write_record(path: &Path, pid: u32, process_started_at: SystemTime) {
+    let record = serde_json::json!({
+        "pid": pid,
+        "process_started_at": iso(process_started_at),
+        "host_name": host_name(),
+        "acquired_at": iso(SystemTime::now() - Duration::from_secs(300)),
+        "trigger": "cli",
+        "command": "testio-sync sync",
+    });
+    std::fs::write(path, record.to_string()).unwrap();
+}
+
+fn age_heartbeat(path: &Path, by: Duration) {
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - by).unwrap();
+}
+
+/// A real process holding the kernel lock until it is killed or `seconds` pass.
+async fn hold_with_flock(path: &Path, seconds: u32) -> Child {
+    if !path.exists() {
+        std::fs::write(path, "").unwrap();
     }
-    lock
+    // -o: the lock stays with flock itself, so killing flock frees it.
+    let holder = tokio::process::Command::new("flock")
+        .arg("-o")
+        .arg(path)
+        .args(["sleep", &seconds.to_string()])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("flock(1) runs");
+    for _ in 0..500 {
+        if testio_sync::lock::inspect(path).unwrap().is_some_and(|l| l.held) {
+            return holder;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("flock never took the lock");
+}
+
+fn spawn_sync(account: &Account, args: &[&str]) -> Child {
+    let db = account.db();
+    let mut full = vec!["sync", "--db", db.to_str().unwrap()];
+    full.extend_from_slice(args);
+    command(&full)
+        .env("TESTIO_CUSTOMER_API_BASE_URL", account.sim.base_url())
+        .env("TESTIO_CUSTOMER_API_TOKEN", account.sim.token())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// Waits until a sync has recorded its start, i.e. it holds the lock and is fetching.
+async fn wait_for_running_sync(db: &Path) {
+    let running = |db: &Path| -> rusqlite::Result<i64> {
+        Connection::open(db)?.query_row("SELECT COUNT(*) FROM sync_events WHERE status = 'running'", [], |r| r.get(0))
+    };
+    for _ in 0..1000 {
+        // The table appears with the database's first migration.
+        if db.exists() && running(db).unwrap_or(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no sync started");
+}
+
+fn slow_account() -> SimConfig {
+    SimConfig { products: 5, features: 3, tests: 600, latency: Duration::from_millis(30), ..SimConfig::default() }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_held_lock_with_no_wait_fails_at_once_naming_the_holder() {
+async fn eight_syncs_started_together_never_overlap() {
+    let account = Account::with(SimConfig {
+        products: 3,
+        features: 3,
+        tests: 60,
+        latency: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await;
+    let children: Vec<Child> = (0..8)
+        .map(|i| spawn_sync(&account, if i % 4 == 3 { &["--no-wait"] } else { &["--lock-timeout", "120"] }))
+        .collect();
+    let mut succeeded = 0;
+    for child in children {
+        let out = child.wait_with_output().await.unwrap();
+        let code = out.status.code().unwrap();
+        assert!(code == 0 || code == 3, "exit {code}: {}", String::from_utf8_lossy(&out.stderr));
+        succeeded += i64::from(code == 0);
+    }
+    assert!(succeeded >= 6, "every waiting sync gets its turn");
+
+    let syncs = sync_intervals(&account.db());
+    assert_eq!(syncs.len() as i64, succeeded, "one sync log row per sync that ran");
+    for pair in syncs.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "two syncs overlapped: {pair:?}");
+    }
+    // Every request the API saw falls inside exactly one sync's interval.
+    for request in account.sim.requests() {
+        let at = chrono::DateTime::<Utc>::from(request.received_at).naive_utc();
+        let inside = syncs.iter().filter(|(start, end)| *start <= at && at <= *end).count();
+        assert_eq!(inside, 1, "request {} at {at} is not inside one sync", request.path);
+    }
+}
+
+/// (started_at, completed_at) of every sync, oldest first.
+fn sync_intervals(db: &Path) -> Vec<(NaiveDateTime, NaiveDateTime)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT started_at, completed_at FROM sync_events WHERE status = 'success' ORDER BY started_at")
+        .unwrap();
+    let parse = |text: String| NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+    stmt.query_map([], |r| Ok((parse(r.get(0)?), parse(r.get(1)?)))).unwrap().map(Result::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_killed_with_sigkill_frees_the_lock_and_the_next_sync_closes_its_row() {
+    let account = Account::with(slow_account()).await;
+    let mut victim = spawn_sync(&account, &[]);
+    wait_for_running_sync(&account.db()).await;
+    let pid = victim.id().unwrap();
+    victim.kill().await.unwrap();
+
+    let next = account.sync(&["--no-wait"]).await.expect(0);
+    assert!(next.stderr.contains("reclaimed the sync lock left behind by PID"), "{}", next.stderr);
+    let log = sync_log(&account.db());
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].0, "interrupted");
+    assert!(log[0].1.as_deref().unwrap().contains(&format!("PID {pid}")), "{log:?}");
+    assert_eq!(log[1], ("success".to_string(), None));
+    let durations = count(&account.db(), "SELECT COUNT(*) FROM sync_events WHERE duration_seconds IS NULL");
+    assert_eq!(durations, 0, "every closed sync has a duration");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sigint_stop_a_sync_close_its_row_and_release_the_lock() {
+    for (signal, name, code) in [(libc::SIGTERM, "SIGTERM", 143), (libc::SIGINT, "SIGINT", 130)] {
+        let account = Account::with(slow_account()).await;
+        let victim = spawn_sync(&account, &[]);
+        wait_for_running_sync(&account.db()).await;
+        // SAFETY: kill(2) on our own child's PID.
+        assert_eq!(unsafe { libc::kill(victim.id().unwrap() as i32, signal) }, 0);
+        let out = victim.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains("Sync failed after") && stderr.contains(name), "{stderr}");
+
+        let expected = format!("interrupted by {name}");
+        assert_eq!(sync_log(&account.db()), [("interrupted".to_string(), Some(expected))]);
+        let tests = count(&account.db(), "SELECT COUNT(*) FROM tests");
+        assert_eq!(tests % 25, 0, "only whole pages were written ({tests} tests)");
+        account.sync(&["--no-wait"]).await.expect(0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_left_by_a_dead_process_is_reclaimed_with_a_warning() {
     let account = Account::start(1, 1, 5).await;
-    let _held = hold_lock(&account);
+    let mut finished = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = finished.id();
+    finished.wait().unwrap();
+    write_record(&lock_file(&account), dead_pid, SystemTime::now() - Duration::from_secs(600));
+
+    let run = account.sync(&["--no-wait", "--json"]).await.expect(0);
+    let warning = format!("reclaimed the sync lock left behind by PID {dead_pid} (testio-sync sync, started");
+    assert!(run.stderr.contains(&warning), "{}", run.stderr);
+    assert!(run.json()["warnings"][0].as_str().unwrap().ends_with("which is no longer running"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_naming_a_reused_pid_is_reclaimed() {
+    let account = Account::start(1, 1, 5).await;
+    // This test process is alive, but it did not start in 2001.
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(978_307_200);
+    write_record(&lock_file(&account), std::process::id(), long_ago);
+    let run = account.sync(&["--no-wait"]).await.expect(0);
+    assert!(run.stderr.contains("whose PID now belongs to another process"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_holder_with_a_two_hour_old_heartbeat_is_not_broken() {
+    let account = Account::start(1, 1, 5).await;
+    let path = lock_file(&account);
+    let mut holder = hold_with_flock(&path, 60).await;
+    write_record(&path, holder.id().unwrap(), SystemTime::now());
+    age_heartbeat(&path, Duration::from_secs(7200));
+
+    let run = account.sync(&["--lock-timeout", "30"]).await.expect(3);
+    assert!(run.stderr.contains("looks hung"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("kill {}", holder.id().unwrap())), "{}", run.stderr);
+    assert!(holder.try_wait().unwrap().is_none(), "the holder still runs");
+    assert!(testio_sync::lock::inspect(&path).unwrap().unwrap().held, "the lock is still held");
+    assert!(!account.db().exists(), "a refused sync writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_in_the_lock_file_is_reclaimed_only_when_the_lock_is_free() {
+    let account = Account::start(1, 1, 5).await;
+    let path = lock_file(&account);
+    std::fs::write(&path, "PID: 4242\nSTARTED: yesterday\n").unwrap();
+    let mut holder = hold_with_flock(&path, 60).await;
+    let refused = account.sync(&["--no-wait"]).await.expect(3);
+    assert!(refused.stderr.contains("a process whose record is unreadable (\"PID: 4242"), "{}", refused.stderr);
+
+    holder.kill().await.unwrap();
+    let run = account.sync(&["--no-wait"]).await.expect(0);
+    assert!(run.stderr.contains("no readable record (\"PID: 4242"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_wait_fails_at_once_while_the_lock_is_held() {
+    let account = Account::start(1, 1, 5).await;
+    let path = lock_file(&account);
+    let mut holder = hold_with_flock(&path, 60).await;
+    write_record(&path, holder.id().unwrap(), SystemTime::now());
     let run = account.sync(&["--no-wait"]).await.expect(3);
-    assert!(run.stderr.contains(&format!("PID {}", std::process::id())), "{}", run.stderr);
-    assert!(!account.db().exists(), "a refused sync must not create the database");
+    assert!(holder.try_wait().unwrap().is_none(), "it did not wait for the holder");
+    assert!(run.stderr.contains(&format!("PID {} (testio-sync sync, started", holder.id().unwrap())), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_second_sync_waits_for_the_lock_then_gives_up_saying_who_holds_it() {
+async fn a_waiting_sync_runs_as_soon_as_the_holder_exits() {
     let account = Account::start(1, 1, 5).await;
-    let _held = hold_lock(&account);
-    let started = Instant::now();
-    let run = account.sync(&["--lock-timeout", "1"]).await.expect(3);
-    assert!(started.elapsed().as_millis() >= 1000, "it gave up before the timeout");
+    let path = lock_file(&account);
+    let mut holder = hold_with_flock(&path, 1).await;
+    write_record(&path, holder.id().unwrap(), SystemTime::now());
+    let run = account.sync(&[]).await.expect(0);
     assert!(run.stderr.contains("Waiting for the sync lock held by PID"), "{}", run.stderr);
-    assert!(run.stderr.contains("testio-sync sync, started 2026-11-26T12:01:02Z"), "{}", run.stderr);
+    assert!(holder.try_wait().unwrap().is_some(), "it ran only after the holder exited");
+    assert_eq!(count(&account.db(), "SELECT COUNT(*) FROM tests"), 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_released_lock_lets_the_next_sync_run() {
+async fn status_names_the_holder_and_history_lists_the_syncs() {
     let account = Account::start(1, 1, 5).await;
-    drop(hold_lock(&account));
-    account.sync(&["--no-wait"]).await.expect(0);
+    account.sync(&[]).await.expect(0);
+    account.sync(&[]).await.expect(0);
+    let db = account.db();
+    let history = command(&["history", "--db", db.to_str().unwrap(), "--json"]).output().await.unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["status"], "success");
+    assert_eq!(rows[0]["tests_updated"], 5, "newest first: the second sync saw the 5 tests again");
+
+    let path = lock_file(&account);
+    let holder = hold_with_flock(&path, 60).await;
+    write_record(&path, holder.id().unwrap(), SystemTime::now());
+    let status = command(&["status", "--db", db.to_str().unwrap()]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains(&format!("Sync lock: held by PID {}", holder.id().unwrap())), "{text}");
 }

@@ -118,16 +118,24 @@ pub async fn run_offline(args: &[&str]) -> Run {
     command(args).env("TESTIO_CUSTOMER_API_TOKEN", "x").output().await.expect("the binary runs").into()
 }
 
+/// The sync log, oldest first: (status, error_message).
+pub fn sync_log(db: &Path) -> Vec<(String, Option<String>)> {
+    let conn = Connection::open(db).expect("the database opens");
+    let mut stmt = conn.prepare("SELECT status, error_message FROM sync_events ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
 pub fn count(db: &Path, sql: &str) -> i64 {
     let conn = Connection::open(db).expect("the database opens");
     conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-/// Every row of every data table, as text, to compare a database before and after.
+/// Every row of every data table (not the sync log), as text, to compare a database
+/// before and after.
 pub fn snapshot(db: &Path) -> Vec<String> {
     let conn = Connection::open(db).expect("the database opens");
     let mut rows = Vec::new();
-    for table in ["products", "features", "tests", "test_features", "test_platforms", "sync_events", "sync_metadata"] {
+    for table in ["products", "features", "tests", "test_features", "test_platforms", "sync_metadata"] {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
         let width = stmt.column_count();
         let mut query = stmt.query([]).unwrap();

@@ -2,9 +2,9 @@
 //! goes to the `sync_events` table.
 
 use super::HostState;
-use super::sync_lock::trigger_name;
 use crate::bindings::events::{Host, Level, Progress};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Trigger};
+use crate::lock::trigger_name;
 
 /// Where a sync's log lines and progress go: a progress bar, log lines, an MCP client.
 pub trait Observer: Send {
@@ -55,6 +55,10 @@ impl Host for HostState {
     fn report_progress(&mut self, update: Progress) -> wasmtime::Result<()> {
         self.touch();
         self.observer.progress(&update);
+        if let (Some(run_id), Some(_)) = (self.open_run, update.product_id) {
+            // Dates the end of a sync that gets interrupted; a failed write shows at the next flush.
+            let _ = self.db.write(move |db| db.touch_run(run_id).map_err(|e| e.to_string()));
+        }
         Ok(())
     }
 
@@ -64,13 +68,20 @@ impl Host for HostState {
         let started =
             self.db.read(move |db| db.start_run(trigger_name(trigger), &phases).map_err(|e| e.to_string())).await;
         self.touch();
-        Ok(started.unwrap_or_else(|e| {
-            tracing::error!("could not record the start of the sync in the sync log: {e}");
-            0
-        }) as u64)
+        match started {
+            Ok(run_id) => {
+                self.open_run = Some(run_id);
+                Ok(run_id as u64)
+            }
+            Err(e) => {
+                tracing::error!("could not record the start of the sync in the sync log: {e}");
+                Ok(0)
+            }
+        }
     }
 
     async fn sync_finished(&mut self, run_id: u64, outcome: Result<SyncResult, SyncError>) -> wasmtime::Result<()> {
+        self.open_run = None;
         let finished = self.db.read(move |db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string())).await;
         self.touch();
         if let Err(e) = finished {

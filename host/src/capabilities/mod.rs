@@ -7,6 +7,7 @@ mod events;
 mod store;
 mod sync_lock;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -19,6 +20,8 @@ use crate::bindings::types::Host as TypesHost;
 use crate::db::writer::StoreWriter;
 use crate::lock::SyncLock;
 
+/// Field order matters on drop: the store writer finishes its queue (including the
+/// closing of an unfinished sync's row) before the lock is released.
 pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
@@ -26,6 +29,10 @@ pub struct HostState {
     pub(crate) db: StoreWriter,
     pub(crate) lock: SyncLock,
     pub(crate) observer: Box<dyn Observer>,
+    /// The sync log row of the sync under way, until the engine closes it.
+    pub(crate) open_run: Option<i64>,
+    /// Why the sync was stopped, if its caller stopped it (a signal, a shutdown).
+    pub(crate) stop_reason: Arc<OnceLock<String>>,
     pub(crate) started: Instant,
     /// When the guest last called in; the epoch watchdog measures from here.
     pub(crate) last_host_call: Instant,
@@ -37,6 +44,7 @@ impl HostState {
         db: StoreWriter,
         lock: SyncLock,
         observer: Box<dyn Observer>,
+        stop_reason: Arc<OnceLock<String>>,
         max_memory: usize,
     ) -> Self {
         Self {
@@ -46,6 +54,8 @@ impl HostState {
             db,
             lock,
             observer,
+            open_run: None,
+            stop_reason,
             started: Instant::now(),
             last_host_call: Instant::now(),
         }
@@ -53,6 +63,25 @@ impl HostState {
 
     fn touch(&mut self) {
         self.last_host_call = Instant::now();
+    }
+
+    /// Closes the sync log row of a sync that ended without the engine closing it.
+    pub fn close_open_run(&mut self, status: &'static str, message: String) {
+        if let Some(run_id) = self.open_run.take() {
+            let closed = self.db.write(move |db| db.close_run(run_id, status, &message).map_err(|e| e.to_string()));
+            if let Err(e) = closed {
+                tracing::error!("could not close sync {run_id} in the sync log: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for HostState {
+    /// A sync dropped mid-way (a signal, a cancelled caller) is `interrupted`.
+    fn drop(&mut self) {
+        let reason =
+            self.stop_reason.get().cloned().unwrap_or_else(|| "the sync was stopped before it finished".into());
+        self.close_open_run("interrupted", reason);
     }
 }
 

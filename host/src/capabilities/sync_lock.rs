@@ -1,31 +1,25 @@
 //! `testio:sync/sync-lock`, over the file lock in [`crate::lock`].
 
 use super::HostState;
-use crate::bindings::sync_lock::{Host, LockError};
+use crate::bindings::sync_lock::{AcquireError, Host, LockFacts};
 use crate::bindings::types::Trigger;
-use crate::lock::AcquireError;
 
 impl Host for HostState {
-    async fn acquire(&mut self, trigger: Trigger) -> wasmtime::Result<Result<(), LockError>> {
-        let outcome = self.lock.acquire(trigger_name(trigger)).await;
+    async fn acquire(&mut self, trigger: Trigger) -> wasmtime::Result<Result<LockFacts, AcquireError>> {
+        let outcome = self.lock.acquire(trigger).await;
         self.touch();
-        Ok(outcome.map_err(|e| match e {
-            AcquireError::Busy(m) => LockError::Busy(m),
-            AcquireError::Unavailable(m) => LockError::Unavailable(m),
-        }))
+        Ok(outcome)
+    }
+
+    async fn wait_for_release(&mut self) -> wasmtime::Result<bool> {
+        let again = self.lock.wait_for_release().await;
+        self.touch();
+        Ok(again)
     }
 
     fn release(&mut self) -> wasmtime::Result<()> {
         self.touch();
         self.lock.release();
         Ok(())
-    }
-}
-
-pub fn trigger_name(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::Cli => "cli",
-        Trigger::Scheduler => "scheduler",
-        Trigger::Mcp => "mcp",
     }
 }

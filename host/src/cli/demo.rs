@@ -2,12 +2,13 @@
 //! and a local database file.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::sim::Account;
 use super::{Exit, report};
 use crate::bindings::types::{Options, Phase, Scope, Trigger};
 use crate::runtime::{EngineRuntime, SyncCall};
-use crate::service::{self, Settings};
+use crate::service::{Settings, SyncService};
 use crate::sim::Simulator;
 
 #[derive(clap::Args)]
@@ -48,14 +49,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         a.tests,
         sim.base_url()
     );
-    let runtime = EngineRuntime::load()?;
+    let service = SyncService::new(EngineRuntime::load()?, settings);
     eprintln!("\n== Cold sync into {}", args.db.display());
-    let cold = report::finish(&service::run(&runtime, &settings, &call, report::observer()).await?, false);
+    let cold = sync_once(&service, &call).await;
     for product in 1..=u64::from(a.products) {
         sim.add_newer_tests(product, args.new_tests);
     }
     eprintln!("\n== Incremental sync after {} new tests per product", args.new_tests);
-    let incremental = report::finish(&service::run(&runtime, &settings, &call, report::observer()).await?, false);
+    let incremental = sync_once(&service, &call).await;
     sim.shutdown();
     Ok(if cold == Exit::Success { incremental } else { cold })
 }
@@ -72,4 +73,10 @@ fn remove_database(db: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn sync_once(service: &SyncService, call: &SyncCall) -> Exit {
+    let started = Instant::now();
+    let finished = service.sync(call.clone(), report::observer()).await;
+    report::finish(&finished, false, started.elapsed())
 }

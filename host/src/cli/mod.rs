@@ -1,6 +1,7 @@
 //! The `testio-sync` command line: one file per command.
 
 mod demo;
+mod history;
 mod report;
 mod sim;
 mod status;
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
 
 pub const EXIT_HELP: &str = "Exit codes: 0 success; 1 failure (nothing or not everything could run: bad input, \
 rejected token, database or engine error); 2 partial failure (the sync ran, but some products or phases failed; \
-see the errors); 3 the sync lock is held by another sync.";
+see the errors); 3 the sync lock is held by another sync; 130 or 143 the sync was interrupted by SIGINT or SIGTERM (it stopped between pages, and the sync log says `interrupted`).";
 
 #[derive(Parser)]
 #[command(name = "testio-sync", version, about = "Mirror a Test IO customer account into a local SQLite database", after_help = EXIT_HELP)]
@@ -26,8 +27,10 @@ enum Command {
     /// Sync the account behind TESTIO_CUSTOMER_API_TOKEN into the database
     #[command(after_help = EXIT_HELP)]
     Sync(sync::Args),
-    /// Show the database path, row counts per table and the last sync
+    /// Show the database path, row counts per table, the last sync and the lock holder
     Status(status::Args),
+    /// List the latest syncs from the sync log
+    History(history::Args),
     /// Serve the built-in Customer API simulator on 127.0.0.1
     Sim(sim::Args),
     /// Sync a simulated account into a fresh local database, then sync it again
@@ -41,6 +44,8 @@ pub enum Exit {
     Failure = 1,
     Partial = 2,
     LockBusy = 3,
+    Interrupted = 130,
+    Terminated = 143,
 }
 
 impl From<Exit> for ExitCode {
@@ -76,6 +81,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Sync(args) => sync::run(args).await,
             Command::Status(args) => status::run(args),
+            Command::History(args) => history::run(args),
             Command::Sim(args) => sim::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

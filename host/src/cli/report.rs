@@ -1,6 +1,7 @@
 //! What a person sees: logs and progress on stderr, the summary, and `--json` on stdout.
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -8,9 +9,10 @@ use tracing_subscriber::EnvFilter;
 
 use super::Exit;
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::types::{Phase, SyncError, SyncResult};
+use crate::bindings::types::{Phase, SyncError};
 use crate::capabilities::{Observer, TracingObserver, phase_name, trace_line};
-use crate::service::{Outcome, describe_error};
+use crate::service::{Outcome, describe_error, final_line};
+use crate::shutdown::Signal;
 
 /// Logs go to stderr; `RUST_LOG` overrides the default of info for this tool.
 pub fn init_logging() {
@@ -72,41 +74,45 @@ impl Drop for BarObserver {
     }
 }
 
-/// Prints the outcome and picks the exit code.
-pub fn finish(outcome: &Outcome, as_json: bool) -> Exit {
+/// Prints the outcome, ending with the final line, and picks the exit code.
+pub fn finish(finished: &anyhow::Result<Outcome>, as_json: bool, elapsed: Duration) -> Exit {
     if as_json {
-        println!("{}", to_json(outcome));
+        println!("{}", to_json(finished));
     }
-    match outcome {
-        Ok(result) => {
-            print_summary(result);
+    let exit = match finished {
+        Ok(Ok(result)) => {
+            for warning in &result.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for error in &result.errors {
+                eprintln!("error: {error}");
+            }
             if result.errors.is_empty() { Exit::Success } else { Exit::Partial }
         }
-        Err(error) => {
-            eprintln!("error: {}", describe_error(error));
-            if matches!(error, SyncError::LockBusy(_)) { Exit::LockBusy } else { Exit::Failure }
-        }
-    }
+        Ok(Err(SyncError::LockBusy(_))) => Exit::LockBusy,
+        Ok(Err(_)) | Err(_) => Exit::Failure,
+    };
+    eprintln!("{}", final_line(finished, elapsed));
+    exit
 }
 
-pub fn print_summary(result: &SyncResult) {
-    eprintln!(
-        "Synced {} products, {} features; {} tests discovered, {} updated",
-        result.products_synced, result.features_refreshed, result.tests_discovered, result.tests_updated
-    );
-    for warning in &result.warnings {
-        eprintln!("warning: {warning}");
+/// Reports a sync stopped by a signal.
+pub fn interrupted(signal: Signal, as_json: bool, elapsed: Duration) -> Exit {
+    let reason = format!("interrupted by {}", signal.name());
+    if as_json {
+        println!("{}", json!({ "status": "interrupted", "error": reason }));
     }
-    for error in &result.errors {
-        eprintln!("error: {error}");
+    eprintln!("Sync failed after {:.1}s: {reason}", elapsed.as_secs_f64());
+    match signal {
+        Signal::Interrupt => Exit::Interrupted,
+        Signal::Terminate => Exit::Terminated,
     }
-    eprintln!("Sync completed in {:.1}s", result.duration_seconds);
 }
 
 /// The reference's snake_case field names, plus a status.
-pub fn to_json(outcome: &Outcome) -> serde_json::Value {
-    match outcome {
-        Ok(r) => json!({
+pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
+    match finished {
+        Ok(Ok(r)) => json!({
             "status": if r.errors.is_empty() { "success" } else { "partial_failure" },
             "phases_completed": r.phases_completed.iter().map(|p| phase_name(*p)).collect::<Vec<_>>(),
             "products_synced": r.products_synced,
@@ -118,6 +124,7 @@ pub fn to_json(outcome: &Outcome) -> serde_json::Value {
             "warnings": r.warnings,
             "errors": r.errors,
         }),
-        Err(e) => json!({ "status": "failure", "error": describe_error(e) }),
+        Ok(Err(e)) => json!({ "status": "failure", "error": describe_error(e) }),
+        Err(e) => json!({ "status": "failure", "error": format!("{e:#}") }),
     }
 }

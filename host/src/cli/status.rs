@@ -1,4 +1,4 @@
-//! `testio-sync status`.
+//! `testio-sync status`: the database, its row counts, the last sync and the lock holder.
 
 use std::path::PathBuf;
 
@@ -8,35 +8,54 @@ use serde_json::json;
 use super::Exit;
 use crate::config;
 use crate::db::Store;
+use crate::lock::{self, LockState};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
-    db: Option<PathBuf>,
+    #[command(flatten)]
+    database: Database,
     /// Print the status as JSON on stdout
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let path = match args.db {
-        Some(path) => path,
-        None => config::default_db_path()?,
-    };
-    if !path.is_file() {
-        bail!("there is no database at {}; run `testio-sync sync` first", path.display());
+/// An existing database to read; shared with `history`.
+#[derive(clap::Args)]
+pub struct Database {
+    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
+    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
+    db: Option<PathBuf>,
+}
+
+impl Database {
+    pub fn open(&self) -> anyhow::Result<(PathBuf, Store)> {
+        let path = match &self.db {
+            Some(path) => path.clone(),
+            None => config::default_db_path()?,
+        };
+        if !path.is_file() {
+            bail!("there is no database at {}; run `testio-sync sync` first", path.display());
+        }
+        let store = Store::open_existing(&path, config::customer_id()?)?;
+        Ok((path, store))
     }
-    let store = Store::open_existing(&path, config::customer_id()?)?;
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let (path, store) = args.database.open()?;
     let counts = store.row_counts()?;
-    let last = store.last_sync()?;
+    let last = store.history(1)?.pop();
     let last_completed = store.metadata("last_sync_completed")?;
+    let lock_path = lock::path_beside(&path);
+    let lock = lock::inspect(&lock_path)?;
     if args.json {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
+        let holder = lock.as_ref().filter(|l| l.held).map(|l| lock::describe_record(&l.facts.holder));
         println!(
             "{}",
-            json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last, "last_sync_completed": last_completed })
+            json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
+                    "last_sync_completed": last_completed, "lock_holder": holder })
         );
         return Ok(Exit::Success);
     }
@@ -58,5 +77,17 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(completed) = last_completed {
         println!("Last successful sync completed: {completed}");
     }
+    println!("Sync lock: {}", describe_lock(lock.as_ref()));
     Ok(Exit::Success)
+}
+
+fn describe_lock(lock: Option<&LockState>) -> String {
+    match lock {
+        None => "free (no lock file yet)".to_string(),
+        Some(LockState { held: true, facts }) => format!("held by {}", lock::describe_record(&facts.holder)),
+        Some(LockState { held: false, facts }) => match &facts.holder {
+            crate::bindings::sync_lock::HolderRecord::Empty => "free".to_string(),
+            record => format!("free; left behind by {}", lock::describe_record(record)),
+        },
+    }
 }

@@ -1,7 +1,7 @@
 //! `testio-sync sync`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
@@ -9,7 +9,8 @@ use super::{Exit, report};
 use crate::bindings::types::{EntityKind, Options, Phase, Scope, Trigger};
 use crate::config;
 use crate::runtime::{EngineRuntime, SyncCall};
-use crate::service::{self, Settings};
+use crate::service::{Settings, SyncService};
+use crate::shutdown;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -104,9 +105,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         options: Options { force_refresh: args.force, incremental_only: args.incremental_only, nuke: false },
         trigger: Trigger::Cli,
     };
-    let runtime = EngineRuntime::load()?;
-    let outcome = service::run(&runtime, &settings, &call, report::observer()).await?;
-    Ok(report::finish(&outcome, args.json))
+    let service = SyncService::new(EngineRuntime::load()?, settings);
+    let started = Instant::now();
+    // The sync future is dropped on a signal: the page being written completes, and
+    // dropping the engine's state closes the sync log row and releases the lock.
+    let signalled = async {
+        let signal = shutdown::signalled().await;
+        service.stop(format!("interrupted by {}", signal.name()));
+        signal
+    };
+    tokio::select! {
+        finished = service.sync(call, report::observer()) => Ok(report::finish(&finished, args.json, started.elapsed())),
+        signal = signalled => Ok(report::interrupted(signal, args.json, started.elapsed())),
+    }
 }
 
 fn entity_kind(kind: Kind) -> EntityKind {

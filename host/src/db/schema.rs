@@ -1,7 +1,8 @@
 //! Migrations, applied in order; `PRAGMA user_version` records how many have run.
 //! Never edit a released entry: append a new one.
 
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE products (
     customer_id  INTEGER NOT NULL,
     id           INTEGER NOT NULL,
@@ -112,4 +113,12 @@ CREATE TABLE sync_metadata (
     value       TEXT NOT NULL,
     PRIMARY KEY (customer_id, key)
 );
-"#];
+"#,
+    // 2: the sync log records who ran a sync and when it last made progress, so that a
+    // sync whose process died can be closed as `interrupted` with a meaningful duration.
+    r#"
+ALTER TABLE sync_events ADD COLUMN pid INTEGER;
+ALTER TABLE sync_events ADD COLUMN heartbeat_at TEXT;
+CREATE INDEX ix_sync_events_status ON sync_events (status);
+"#,
+];

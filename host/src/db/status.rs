@@ -1,6 +1,6 @@
-//! What `testio-sync status` reports: row counts and the last sync.
+//! What `status` and `history` report: row counts and the sync log.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::Store;
@@ -8,14 +8,24 @@ use super::Store;
 pub const TABLES: [&str; 7] =
     ["products", "features", "tests", "test_features", "test_platforms", "sync_events", "sync_metadata"];
 
+/// One `sync_events` row.
 #[derive(Serialize)]
-pub struct LastSync {
+pub struct SyncRecord {
+    pub id: i64,
     pub started_at: String,
     pub completed_at: Option<String>,
     pub status: String,
     pub trigger_source: String,
+    pub phases: String,
+    pub pid: Option<i64>,
     pub duration_seconds: Option<f64>,
+    pub products_synced: Option<i64>,
+    pub features_refreshed: Option<i64>,
     pub tests_discovered: Option<i64>,
+    pub tests_updated: Option<i64>,
+    pub bugs_refreshed: Option<i64>,
+    pub warnings: Option<i64>,
+    pub errors: Option<i64>,
     pub error_message: Option<String>,
 }
 
@@ -30,24 +40,34 @@ impl Store {
             .collect()
     }
 
-    pub fn last_sync(&self) -> rusqlite::Result<Option<LastSync>> {
-        self.conn
-            .query_row(
-                "SELECT started_at, completed_at, status, trigger_source, duration_seconds, tests_discovered, error_message
-                 FROM sync_events WHERE customer_id = ?1 ORDER BY id DESC LIMIT 1",
-                params![self.customer_id],
-                |r| {
-                    Ok(LastSync {
-                        started_at: r.get(0)?,
-                        completed_at: r.get(1)?,
-                        status: r.get(2)?,
-                        trigger_source: r.get(3)?,
-                        duration_seconds: r.get(4)?,
-                        tests_discovered: r.get(5)?,
-                        error_message: r.get(6)?,
-                    })
-                },
-            )
-            .optional()
+    /// The latest `limit` syncs of this customer, newest first.
+    pub fn history(&self, limit: u32) -> rusqlite::Result<Vec<SyncRecord>> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, started_at, completed_at, status, trigger_source, phases, pid, duration_seconds,
+               products_synced, features_refreshed, tests_discovered, tests_updated, bugs_refreshed,
+               warnings, errors, error_message
+             FROM sync_events WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![self.customer_id, limit], |r| {
+            Ok(SyncRecord {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                completed_at: r.get(2)?,
+                status: r.get(3)?,
+                trigger_source: r.get(4)?,
+                phases: r.get(5)?,
+                pid: r.get(6)?,
+                duration_seconds: r.get(7)?,
+                products_synced: r.get(8)?,
+                features_refreshed: r.get(9)?,
+                tests_discovered: r.get(10)?,
+                tests_updated: r.get(11)?,
+                bugs_refreshed: r.get(12)?,
+                warnings: r.get(13)?,
+                errors: r.get(14)?,
+                error_message: r.get(15)?,
+            })
+        })?;
+        rows.collect()
     }
 }

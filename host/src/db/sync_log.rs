@@ -15,13 +15,47 @@ pub fn status_of(outcome: &Result<SyncResult, SyncError>) -> &'static str {
 }
 
 impl Store {
+    /// Records a sync that starts now. The caller holds the sync lock, so any row still
+    /// `running` belongs to a sync whose process is gone: it becomes `interrupted`.
     pub fn start_run(&self, trigger: &str, phases: &str) -> rusqlite::Result<i64> {
+        let interrupted = self.conn.execute(
+            "UPDATE sync_events SET status = 'interrupted',
+               completed_at = COALESCE(heartbeat_at, started_at),
+               duration_seconds = (julianday(COALESCE(heartbeat_at, started_at)) - julianday(started_at)) * 86400.0,
+               error_message = 'the sync stopped before it finished: its process (PID '
+                 || COALESCE(pid, '?') || ') ended without closing it'
+             WHERE status = 'running'",
+            [],
+        )?;
+        if interrupted > 0 {
+            tracing::warn!("marked {interrupted} unfinished earlier sync(s) as interrupted in the sync log");
+        }
         self.conn.execute(
-            "INSERT INTO sync_events (customer_id, started_at, status, trigger_source, phases)
-             VALUES (?1, ?2, 'running', ?3, ?4)",
-            params![self.customer_id, now_column(), trigger, phases],
+            "INSERT INTO sync_events (customer_id, started_at, status, trigger_source, phases, pid, heartbeat_at)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?2)",
+            params![self.customer_id, now_column(), trigger, phases, std::process::id()],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Notes that the sync `run_id` is still making progress.
+    pub fn touch_run(&self, run_id: i64) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE sync_events SET heartbeat_at = ?2 WHERE id = ?1 AND status = 'running'",
+            params![run_id, now_column()],
+        )?;
+        Ok(())
+    }
+
+    /// Closes a sync that ended without a result (`failure` or `interrupted`).
+    pub fn close_run(&self, run_id: i64, status: &str, message: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE sync_events SET completed_at = ?2, status = ?3, error_message = ?4,
+               duration_seconds = (julianday(?2) - julianday(started_at)) * 86400.0
+             WHERE id = ?1 AND status = 'running'",
+            params![run_id, now_column(), status, message],
+        )?;
+        Ok(())
     }
 
     pub fn finish_run(&self, run_id: i64, outcome: &Result<SyncResult, SyncError>) -> rusqlite::Result<()> {
@@ -58,14 +92,7 @@ impl Store {
                     )?;
                 }
             }
-            Err(e) => {
-                tx.execute(
-                    "UPDATE sync_events SET completed_at = ?2, status = 'failure', error_message = ?3,
-                       duration_seconds = (julianday(?2) - julianday(started_at)) * 86400.0
-                     WHERE id = ?1",
-                    params![run_id, now, crate::service::describe_error(e)],
-                )?;
-            }
+            Err(e) => self.close_run(run_id, "failure", &crate::service::describe_error(e))?,
         }
         tx.commit()
     }

@@ -38,7 +38,7 @@ impl Default for SimConfig {
 }
 
 /// One request the simulator received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RequestRecord {
     pub method: String,
     /// The full path, e.g. "/customer/v2/products/2/exploratory_tests".
@@ -47,6 +47,8 @@ pub struct RequestRecord {
     pub query: Option<String>,
     /// The answer's status; 0 while the request is still being answered.
     pub status: u16,
+    /// When the request arrived.
+    pub received_at: std::time::SystemTime,
 }
 
 /// A running simulator; clones share the same server.
@@ -331,16 +333,15 @@ mod tests {
         let sim = sim(SimConfig::default()).await;
         get_with_token(&sim, "products", "nope").await;
         get(&sim, "products/2/exploratory_tests?page=3&per_page=10").await;
+        let seen = sim.requests();
+        let summary: Vec<_> =
+            seen.iter().map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_deref(), r.status)).collect();
         let expected = [
-            RequestRecord { method: "GET".into(), path: "/customer/v2/products".into(), query: None, status: 401 },
-            RequestRecord {
-                method: "GET".into(),
-                path: "/customer/v2/products/2/exploratory_tests".into(),
-                query: Some("page=3&per_page=10".into()),
-                status: 200,
-            },
+            ("GET", "/customer/v2/products", None, 401),
+            ("GET", "/customer/v2/products/2/exploratory_tests", Some("page=3&per_page=10"), 200),
         ];
-        assert_eq!(sim.requests(), expected);
+        assert_eq!(summary, expected);
+        assert!(seen[0].received_at <= seen[1].received_at, "arrival times follow arrival order");
         sim.clear_requests();
         assert!(sim.requests().is_empty());
     }

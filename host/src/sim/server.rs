@@ -131,6 +131,7 @@ impl SimState {
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(str::to_owned),
             status: 0,
+            received_at: std::time::SystemTime::now(),
         })
     }
 
@@ -351,7 +352,13 @@ mod tests {
     use super::*;
 
     fn record(path: &str) -> RequestRecord {
-        RequestRecord { method: "GET".into(), path: path.into(), query: None, status: 0 }
+        RequestRecord {
+            method: "GET".into(),
+            path: path.into(),
+            query: None,
+            status: 0,
+            received_at: std::time::SystemTime::now(),
+        }
     }
 
     #[test]

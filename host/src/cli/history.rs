@@ -1,0 +1,55 @@
+//! `testio-sync history`: the sync log, newest first.
+
+use serde_json::json;
+
+use super::Exit;
+use super::status::Database;
+use crate::db::status::SyncRecord;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    database: Database,
+    /// How many syncs to show
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
+    /// Print the syncs as JSON on stdout
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let (_, store) = args.database.open()?;
+    let syncs = store.history(args.limit)?;
+    if args.json {
+        println!("{}", json!(syncs));
+        return Ok(Exit::Success);
+    }
+    if syncs.is_empty() {
+        println!("No syncs yet.");
+    }
+    for sync in &syncs {
+        println!("{}", line(sync));
+    }
+    Ok(Exit::Success)
+}
+
+/// `#12 2026-11-26T12:00:00Z success (cli, PID 81, 0.7s): 20 products, …`
+fn line(sync: &SyncRecord) -> String {
+    let duration = sync.duration_seconds.map_or("running".to_string(), |d| format!("{d:.1}s"));
+    let pid = sync.pid.map_or(String::new(), |p| format!(", PID {p}"));
+    let mut text =
+        format!("#{} {} {} ({}{pid}, {duration})", sync.id, sync.started_at, sync.status, sync.trigger_source);
+    if let Some(products) = sync.products_synced {
+        text += &format!(
+            ": {products} products, {} features, {} tests discovered, {} tests updated",
+            sync.features_refreshed.unwrap_or(0),
+            sync.tests_discovered.unwrap_or(0),
+            sync.tests_updated.unwrap_or(0)
+        );
+    }
+    if let Some(message) = &sync.error_message {
+        text += &format!(" — {message}");
+    }
+    text
+}
