@@ -3,6 +3,7 @@
 
 mod component;
 mod errors;
+mod in_process;
 mod lock;
 mod support;
 mod sync;

@@ -1,0 +1,105 @@
+//! Many callers in one process (what the scheduler and the MCP server do): one shared
+//! `SyncService`, the real engine, the simulator and a real database file.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use testio_sync::bindings::types::{Options, Phase, Scope, Trigger};
+use testio_sync::capabilities::TracingObserver;
+use testio_sync::runtime::{EngineRuntime, SyncCall};
+use testio_sync::service::{Settings, SyncService};
+use testio_sync::sim::SimConfig;
+
+use crate::support::{Account, count};
+
+fn call(product_ids: Option<Vec<u64>>, force: bool) -> SyncCall {
+    SyncCall {
+        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
+        scope: Scope { product_ids, since: None, entity_types: None },
+        options: Options { force_refresh: force, incremental_only: false, nuke: false },
+        trigger: Trigger::Mcp,
+    }
+}
+
+/// A current-thread runtime: if any caller blocked it, the ticker would starve.
+#[tokio::test(flavor = "current_thread")]
+async fn twenty_concurrent_requests_share_syncs_and_never_block_the_runtime() {
+    let account = Account::with(SimConfig {
+        products: 3,
+        features: 3,
+        tests: 120,
+        latency: Duration::from_millis(20),
+        ..SimConfig::default()
+    })
+    .await;
+    let settings = Settings {
+        base_url: account.sim.base_url(),
+        token: account.sim.token().to_string(),
+        db_path: account.db(),
+        customer_id: 1,
+        max_in_flight: 10,
+        lock_timeout: Duration::ZERO,
+    };
+    let service = Arc::new(SyncService::new(EngineRuntime::load().unwrap(), settings));
+
+    let syncing = Arc::new(AtomicBool::new(true));
+    let ticks = Arc::new(AtomicU32::new(0));
+    let ticker = tokio::spawn({
+        let (syncing, ticks) = (syncing.clone(), ticks.clone());
+        async move {
+            while syncing.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+
+    // 18 plain requests (some for one product, which a full sync covers) and 2 forced ones,
+    // which no plain sync covers: they share one sync of their own, after the first.
+    let requests: Vec<SyncCall> = (0..20)
+        .map(|i| match i {
+            5 | 15 => call(None, true),
+            i if i % 2 == 0 => call(Some(vec![1 + i % 3]), false),
+            _ => call(None, false),
+        })
+        .collect();
+    let plain_first = call(None, false);
+    let mut tasks = vec![tokio::spawn({
+        let service = service.clone();
+        async move { service.sync(plain_first, Box::new(TracingObserver::default())).await }
+    })];
+    for request in requests {
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move { service.sync(request, Box::new(TracingObserver::default())).await }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    syncing.store(false, Ordering::SeqCst);
+    ticker.await.unwrap();
+
+    let db = account.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 2, "one plain sync and one forced sync ran");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success'"), 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 360);
+    let overlapping = count(
+        &db,
+        "SELECT COUNT(*) FROM sync_events a JOIN sync_events b ON a.id < b.id
+         WHERE b.started_at < a.completed_at",
+    );
+    assert_eq!(overlapping, 0, "the syncs overlapped");
+
+    let plain = &results[0];
+    let forced = &results[6];
+    for (i, result) in results.iter().enumerate() {
+        let expected = if i == 6 || i == 16 { forced } else { plain };
+        assert!(Arc::ptr_eq(result, expected), "request {i} did not get the result of the sync that covered it");
+    }
+    let Ok(Ok(plain)) = plain.as_ref() else { panic!("the plain sync failed: {plain:?}") };
+    let Ok(Ok(forced)) = forced.as_ref() else { panic!("the forced sync failed: {forced:?}") };
+    assert_eq!(plain.tests_discovered, 360);
+    assert_eq!(forced.tests_updated, 360, "the forced sync ran after the plain one and saw every test again");
+    assert!(ticks.load(Ordering::SeqCst) >= 5, "the runtime kept serving other tasks during the syncs");
+}
