@@ -4,7 +4,7 @@ use crate::bindings::clock;
 use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageRequest};
 use crate::bindings::engine::Guest;
 use crate::bindings::events::{self, Level, Progress};
-use crate::bindings::store::{self, FeaturePlacement};
+use crate::bindings::store::{self, FeaturePlacement, TestsCoverage};
 use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Timestamp, Trigger};
 use crate::engine::{self, Request};
@@ -89,6 +89,12 @@ impl Host for Imports {
         features: &[FeaturePlacement],
     ) -> Result<u32, String> {
         store::write_features(product_id, lists, features)
+    }
+    fn tests_coverage_of(&mut self, product_ids: &[u64]) -> Result<Vec<TestsCoverage>, String> {
+        store::tests_coverage_of(product_ids)
+    }
+    fn set_tests_coverage(&mut self, product_id: u64, coverage: TestsCoverage) -> Result<(), String> {
+        store::set_tests_coverage(product_id, coverage)
     }
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
         store::known_tests(ids)

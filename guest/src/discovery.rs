@@ -6,14 +6,19 @@
 //!   ignores pagination would otherwise loop forever);
 //! - a page whose tests all ended before `since`;
 //! - a short page (fewer tests than asked for);
-//! - outside force mode, the page after the first page that held an already-known test
+//! - in incremental mode, the page after the first page that held an already-known test
 //!   (one safety page, for tests that ended out of order).
 //!
-//! There is no page cap: a cold or forced sync walks a product to its end.
+//! Incremental mode needs more than known tests: an earlier walk must have covered the
+//! scope without interruption (see `tests-coverage`). A walk killed half-way leaves known
+//! tests with a gap behind them, and stopping at them would lose the gap for good.
+//!
+//! There is no page cap: a cold, forced or resumed walk goes to the product's end.
 
 use std::collections::HashSet;
 
 use crate::bindings::customer_api::{EndTime, TestSummary, TestsPageRequest};
+use crate::bindings::store::TestsCoverage;
 use crate::bindings::types::Timestamp;
 
 pub const PAGE_SIZE: u32 = 25;
@@ -30,20 +35,46 @@ pub struct PageDecision {
     pub warnings: Vec<String>,
 }
 
+/// Why a walk ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ending {
+    /// At the product's oldest test, or at the `since` boundary.
+    Reached,
+    /// At already-known tests, in incremental mode.
+    KnownTests,
+    /// Before either: a failed request, or an API that ignores pagination.
+    Abandoned,
+}
+
 pub struct ProductCursor {
     product_id: u64,
     since: Option<Timestamp>,
-    force: bool,
+    /// What an earlier walk covered, before this one began.
+    earlier: TestsCoverage,
+    /// Whether already-known tests may end the walk.
+    incremental: bool,
     page: u32,
     seen: HashSet<u64>,
     /// The page on which the first already-known test showed up.
     known_page: Option<u32>,
-    done: bool,
+    ending: Option<Ending>,
 }
 
 impl ProductCursor {
-    pub fn new(product_id: u64, since: Option<Timestamp>, force: bool) -> Self {
-        Self { product_id, since, force, page: 1, seen: HashSet::new(), known_page: None, done: false }
+    pub fn new(product_id: u64, since: Option<Timestamp>, force: bool, earlier: TestsCoverage) -> Self {
+        let incremental = !force && covers(earlier, since);
+        let (page, seen, known_page, ending) = (1, HashSet::new(), None, None);
+        Self { product_id, since, earlier, incremental, page, seen, known_page, ending }
+    }
+
+    /// What the store may record once this walk is over: what it walked, joined to what
+    /// an earlier walk covered; nothing if it was abandoned.
+    pub fn coverage(&self) -> TestsCoverage {
+        match self.ending {
+            Some(Ending::Reached) => wider(self.earlier, self.since.map_or(TestsCoverage::All, TestsCoverage::Since)),
+            Some(Ending::KnownTests) => self.earlier,
+            Some(Ending::Abandoned) | None => TestsCoverage::None,
+        }
     }
 
     pub fn product_id(&self) -> u64 {
@@ -52,12 +83,16 @@ impl ProductCursor {
 
     /// The next page to fetch, or `None` once the product is finished.
     pub fn next_request(&self) -> Option<TestsPageRequest> {
-        (!self.done).then_some(TestsPageRequest { product_id: self.product_id, page: self.page, per_page: PAGE_SIZE })
+        self.ending.is_none().then_some(TestsPageRequest {
+            product_id: self.product_id,
+            page: self.page,
+            per_page: PAGE_SIZE,
+        })
     }
 
     /// Stops the walk (e.g. after a failed request).
     pub fn finish(&mut self) {
-        self.done = true;
+        self.ending = Some(Ending::Abandoned);
     }
 
     /// Decides what to write from the page just fetched and advances. `known` holds the
@@ -71,13 +106,15 @@ impl ProductCursor {
                     "product {}: page {} repeated tests already fetched in this sync; the API seems to ignore pagination, so discovery stopped there",
                     self.product_id, self.page
                 ));
+                self.ending = Some(Ending::Abandoned);
+            } else {
+                self.ending = Some(Ending::Reached);
             }
-            self.done = true;
             return decision;
         }
         let kept: Vec<&TestSummary> = fresh.into_iter().filter(|t| self.keep(t, &mut decision.warnings)).collect();
         if kept.is_empty() {
-            self.done = true;
+            self.ending = Some(Ending::Reached);
             return decision;
         }
         for test in kept {
@@ -109,16 +146,33 @@ impl ProductCursor {
     }
 
     fn advance(&mut self, page_len: usize, page_had_known: bool) {
-        if page_had_known && !self.force && self.known_page.is_none() {
+        if page_had_known && self.incremental && self.known_page.is_none() {
             self.known_page = Some(self.page);
         }
-        let short = page_len < PAGE_SIZE as usize;
-        let safety_page_done = self.known_page.is_some_and(|p| p < self.page);
-        if short || safety_page_done {
-            self.done = true;
+        if page_len < PAGE_SIZE as usize {
+            self.ending = Some(Ending::Reached);
+        } else if self.known_page.is_some_and(|p| p < self.page) {
+            self.ending = Some(Ending::KnownTests);
         } else {
             self.page += 1;
         }
+    }
+}
+
+/// Whether coverage `earlier` includes every test a walk with `since` would write.
+fn covers(earlier: TestsCoverage, since: Option<Timestamp>) -> bool {
+    match (earlier, since) {
+        (TestsCoverage::All, _) => true,
+        (TestsCoverage::Since(from), Some(since)) => from <= since,
+        _ => false,
+    }
+}
+
+fn wider(a: TestsCoverage, b: TestsCoverage) -> TestsCoverage {
+    match (a, b) {
+        (TestsCoverage::All, _) | (_, TestsCoverage::All) => TestsCoverage::All,
+        (TestsCoverage::Since(x), TestsCoverage::Since(y)) => TestsCoverage::Since(x.min(y)),
+        (TestsCoverage::None, other) | (other, TestsCoverage::None) => other,
     }
 }
 
@@ -138,7 +192,19 @@ mod tests {
     /// Drives a cursor over an account of `total` tests (ids 1..=total) where ids up to
     /// `known_up_to` are already stored. Returns (pages fetched, decisions).
     fn walk(total: u64, known_up_to: u64, since: Option<i64>, force: bool) -> (u32, Vec<PageDecision>) {
-        let mut cursor = ProductCursor::new(1, since, force);
+        let (pages, decisions, _) = walk_from(total, known_up_to, since, force, TestsCoverage::All);
+        (pages, decisions)
+    }
+
+    /// Like `walk`, after an earlier walk that covered `earlier`; also returns the coverage to record.
+    fn walk_from(
+        total: u64,
+        known_up_to: u64,
+        since: Option<i64>,
+        force: bool,
+        earlier: TestsCoverage,
+    ) -> (u32, Vec<PageDecision>, TestsCoverage) {
+        let mut cursor = ProductCursor::new(1, since, force, earlier);
         let mut decisions = Vec::new();
         let mut pages = 0;
         while let Some(req) = cursor.next_request() {
@@ -150,7 +216,16 @@ mod tests {
             decisions.push(cursor.accept(&tests, &known));
             assert!(pages < 10_000, "discovery did not stop");
         }
-        (pages, decisions)
+        (pages, decisions, cursor.coverage())
+    }
+
+    fn assert_coverage(actual: TestsCoverage, expected: TestsCoverage, why: &str) {
+        let same = match (actual, expected) {
+            (TestsCoverage::Since(a), TestsCoverage::Since(b)) => a == b,
+            (TestsCoverage::All, TestsCoverage::All) | (TestsCoverage::None, TestsCoverage::None) => true,
+            _ => false,
+        };
+        assert!(same, "{why}: got {actual:?}, expected {expected:?}");
     }
 
     fn written(decisions: &[PageDecision]) -> usize {
@@ -205,7 +280,7 @@ mod tests {
 
     #[test]
     fn unparsable_end_at_is_kept_with_a_warning_even_with_since() {
-        let mut cursor = ProductCursor::new(4, Some(10 * HOUR), false);
+        let mut cursor = ProductCursor::new(4, Some(10 * HOUR), false, TestsCoverage::All);
         let tests = vec![
             TestSummary { id: 9, end_at: EndTime::Unparsable("yesterday-ish".into()) },
             TestSummary { id: 8, end_at: EndTime::Missing },
@@ -220,7 +295,7 @@ mod tests {
 
     #[test]
     fn an_api_that_ignores_pagination_stops_with_a_warning() {
-        let mut cursor = ProductCursor::new(1, None, true);
+        let mut cursor = ProductCursor::new(1, None, true, TestsCoverage::All);
         let everything = page_of(40, 40);
         let first = cursor.accept(&everything, &HashSet::new());
         assert_eq!(first.write.len(), 40);
@@ -229,5 +304,37 @@ mod tests {
         assert!(second.write.is_empty());
         assert!(second.warnings[0].contains("ignore pagination"));
         assert!(cursor.next_request().is_none());
+        assert_coverage(cursor.coverage(), TestsCoverage::None, "a walk that could not finish covers nothing");
+    }
+
+    #[test]
+    fn a_walk_interrupted_before_the_end_is_resumed_to_the_end() {
+        // An earlier walk stored the 250 newest tests of 500 and was killed: no coverage.
+        let (pages, decisions, coverage) = walk_from(500, 500, None, false, TestsCoverage::None);
+        assert_eq!(pages, 21, "every page, not two");
+        assert_eq!(written(&decisions), 500);
+        assert_coverage(coverage, TestsCoverage::All, "a resumed walk covers everything");
+    }
+
+    #[test]
+    fn coverage_records_how_far_a_walk_reached() {
+        let since = Some(60 * HOUR);
+        let (_, _, cold) = walk_from(100, 0, since, false, TestsCoverage::None);
+        assert_coverage(cold, TestsCoverage::Since(60 * HOUR), "a cold walk covers its since");
+        let (_, _, incremental) = walk_from(530, 500, None, false, TestsCoverage::All);
+        assert_coverage(incremental, TestsCoverage::All, "stopping at known tests keeps the earlier coverage");
+        let (_, _, widened) = walk_from(100, 100, Some(10 * HOUR), false, TestsCoverage::Since(60 * HOUR));
+        assert_coverage(widened, TestsCoverage::Since(10 * HOUR), "an earlier since walks past known tests");
+        let (_, _, narrower) = walk_from(100, 100, Some(80 * HOUR), true, TestsCoverage::All);
+        assert_coverage(narrower, TestsCoverage::All, "a narrower walk keeps the wider earlier coverage");
+    }
+
+    #[test]
+    fn coverage_of_a_since_walk_does_not_cover_an_older_since() {
+        assert!(covers(TestsCoverage::Since(10), Some(20)));
+        assert!(!covers(TestsCoverage::Since(20), Some(10)));
+        assert!(!covers(TestsCoverage::Since(20), None));
+        assert!(!covers(TestsCoverage::None, Some(20)));
+        assert!(covers(TestsCoverage::All, None));
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary, TestSummary};
 use crate::bindings::events::Progress;
+use crate::bindings::store::TestsCoverage;
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
 use crate::discovery::ProductCursor;
 use crate::host::{ApiResult, Host};
@@ -139,7 +140,7 @@ fn sync_tests<H: Host>(
     force: bool,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
-    let mut cursors: Vec<ProductCursor> = products.iter().map(|p| ProductCursor::new(p.id, since, force)).collect();
+    let mut cursors = open_cursors(host, products, since, force)?;
     let total = cursors.len() as u32;
     let mut progress = Progress { phase: Phase::NewTests, product_id: None, done: 0, total, items: 0 };
     loop {
@@ -154,14 +155,35 @@ fn sync_tests<H: Host>(
         for (index, page) in active.into_iter().zip(pages) {
             let cursor = &mut cursors[index];
             apply_page(host, cursor, page, &known, tally)?;
+            progress.items = tally.tests_discovered + tally.tests_updated;
             if cursor.next_request().is_none() {
+                host.set_tests_coverage(cursor.product_id(), cursor.coverage()).map_err(SyncError::StoreFailed)?;
                 progress.done += 1;
                 host.report_progress(Progress { product_id: Some(cursor.product_id()), ..progress });
             }
         }
-        progress.items = tally.tests_discovered + tally.tests_updated;
         host.report_progress(progress);
     }
+}
+
+/// One cursor per product, starting from what earlier walks covered. Coverage is cleared
+/// before any test is written, so a walk that gets interrupted is resumed next time.
+fn open_cursors<H: Host>(
+    host: &mut H,
+    products: &[ProductSummary],
+    since: Option<i64>,
+    force: bool,
+) -> Result<Vec<ProductCursor>, SyncError> {
+    let ids: Vec<u64> = products.iter().map(|p| p.id).collect();
+    let earlier = host.tests_coverage_of(&ids).map_err(SyncError::StoreFailed)?;
+    let mut cursors = Vec::with_capacity(ids.len());
+    for (&id, earlier) in ids.iter().zip(earlier) {
+        if !matches!(earlier, TestsCoverage::None) {
+            host.set_tests_coverage(id, TestsCoverage::None).map_err(SyncError::StoreFailed)?;
+        }
+        cursors.push(ProductCursor::new(id, since, force, earlier));
+    }
+    Ok(cursors)
 }
 
 /// Writes what the cursor decides to keep of one fetched page, or records its failure.
@@ -260,6 +282,30 @@ mod tests {
         assert_eq!(result.tests_discovered, 0);
         assert_eq!(result.tests_updated, 150, "two pages of 25 seen again per product");
         assert_eq!(host.page_requests.len(), 6);
+    }
+
+    #[test]
+    fn a_walk_that_did_not_finish_is_resumed_in_full_next_time() {
+        let mut host = FakeHost::account(2, 1, 60);
+        host.failing_products.insert(2);
+        execute_sync(&mut host, request(None)).unwrap();
+        assert!(matches!(host.coverage[&1], TestsCoverage::All));
+        assert!(matches!(host.coverage[&2], TestsCoverage::None), "a failed walk covers nothing");
+        host.failing_products.clear();
+        execute_sync(&mut host, request(None)).unwrap();
+        assert!(matches!(host.coverage[&2], TestsCoverage::All));
+        // As if the next walk of product 2 had been killed after its newest page.
+        host.coverage.insert(2, TestsCoverage::None);
+        for n in 0..35 {
+            host.stored_tests.remove(&(2_000_000 + n));
+        }
+        host.page_requests.clear();
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        let pages_of = |p: u64| host.page_requests.iter().filter(|r| r.product_id == p).count();
+        assert_eq!((pages_of(1), pages_of(2)), (2, 3), "product 2 is walked to its end, not stopped at known tests");
+        assert_eq!(host.stored_tests_of(2), 60);
+        assert_eq!(result.tests_discovered, 35);
+        assert!(matches!(host.coverage[&2], TestsCoverage::All));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::bindings::customer_api::{
     ApiError, ApiErrorKind, EndTime, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::FeaturePlacement;
+use crate::bindings::store::{FeaturePlacement, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
@@ -39,6 +39,7 @@ pub struct FakeHost {
     pub stored_products: BTreeSet<u64>,
     pub stored_features: BTreeMap<u64, Vec<u64>>,
     pub stored_tests: BTreeMap<u64, u64>,
+    pub coverage: BTreeMap<u64, TestsCoverage>,
     pub calls: Vec<String>,
     pub page_requests: Vec<TestsPageRequest>,
     pub lock_held: bool,
@@ -203,6 +204,13 @@ impl Host for FakeHost {
     }
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
         Ok(ids.iter().copied().filter(|id| self.stored_tests.contains_key(id)).collect())
+    }
+    fn tests_coverage_of(&mut self, product_ids: &[u64]) -> Result<Vec<TestsCoverage>, String> {
+        Ok(product_ids.iter().map(|id| self.coverage.get(id).copied().unwrap_or(TestsCoverage::None)).collect())
+    }
+    fn set_tests_coverage(&mut self, product_id: u64, coverage: TestsCoverage) -> Result<(), String> {
+        self.coverage.insert(product_id, coverage);
+        Ok(())
     }
     fn flush(&mut self) -> Result<(), String> {
         self.calls.push("flush".into());

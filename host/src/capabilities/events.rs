@@ -16,6 +16,7 @@ pub trait Observer: Send {
 #[derive(Default)]
 pub struct TracingObserver {
     phase: Option<Phase>,
+    phase_finished: bool,
 }
 
 /// Writes one of the engine's log lines to `tracing`.
@@ -37,10 +38,15 @@ impl Observer for TracingObserver {
         let phase = phase_name(update.phase);
         if self.phase != Some(update.phase) {
             self.phase = Some(update.phase);
+            self.phase_finished = false;
             tracing::info!(target: "progress", "{phase} phase started");
         }
         if let Some(product) = update.product_id {
             tracing::info!(target: "progress", "{phase}: product {product} done ({}/{})", update.done, update.total);
+        }
+        if !self.phase_finished && update.done == update.total {
+            self.phase_finished = true;
+            tracing::info!(target: "progress", "{phase} phase finished: {} rows written", update.items);
         }
     }
 }

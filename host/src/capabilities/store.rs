@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 
 use super::HostState;
 use crate::api::{FeatureRecord, Payload, ProductRecord, TestRecord};
-use crate::bindings::store::{FeaturePlacement, Host};
+use crate::bindings::store::{FeaturePlacement, Host, TestsCoverage};
 use crate::db::writes::{Placement, select};
 
 type Written = wasmtime::Result<Result<u32, String>>;
@@ -69,6 +69,29 @@ impl Host for HostState {
         Ok(self.queue(ids.len(), move |db| {
             let chosen = select(&records, &ids, |t: &TestRecord| t.fields.id)?;
             db.write_tests(product_id, &chosen).map_err(|e| db_error(&format!("tests of product {product_id}"), e))
+        }))
+    }
+
+    async fn tests_coverage_of(
+        &mut self,
+        product_ids: Vec<u64>,
+    ) -> wasmtime::Result<Result<Vec<TestsCoverage>, String>> {
+        let read =
+            move |db: &mut crate::db::Store| db.tests_coverage(&product_ids).map_err(|e| db_error("coverage", e));
+        let coverage = self.db.read(read).await;
+        self.touch();
+        Ok(coverage)
+    }
+
+    async fn set_tests_coverage(
+        &mut self,
+        product_id: u64,
+        coverage: TestsCoverage,
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.touch();
+        Ok(self.db.write(move |db| {
+            db.set_tests_coverage(product_id, coverage)
+                .map_err(|e| db_error(&format!("coverage of product {product_id}"), e))
         }))
     }
 

@@ -1,6 +1,7 @@
 //! The SQLite store: connection set-up, migrations, and the repositories the
 //! capabilities use.
 
+pub mod coverage;
 mod schema;
 pub mod status;
 pub mod sync_log;

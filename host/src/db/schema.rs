@@ -115,8 +115,16 @@ CREATE TABLE sync_metadata (
 );
 "#,
     // 2: the sync log records who ran a sync and when it last made progress, so that a
-    // sync whose process died can be closed as `interrupted` with a meaningful duration.
+    // sync whose process died can be closed as `interrupted` with a meaningful duration;
+    // tests_coverage records how far each product's last uninterrupted walk of its tests
+    // reached (no row: nowhere; since_ms NULL: every test).
     r#"
+CREATE TABLE tests_coverage (
+    customer_id INTEGER NOT NULL,
+    product_id  INTEGER NOT NULL,
+    since_ms    INTEGER,
+    PRIMARY KEY (customer_id, product_id)
+);
 ALTER TABLE sync_events ADD COLUMN pid INTEGER;
 ALTER TABLE sync_events ADD COLUMN heartbeat_at TEXT;
 CREATE INDEX ix_sync_events_status ON sync_events (status);
