@@ -3,7 +3,7 @@
 
 use crate::bindings::customer_api::{ApiError, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest};
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::FeaturePlacement;
+use crate::bindings::store::{FeaturePlacement, ProblemRange, ProblemReport};
 use crate::bindings::sync_lock::{AcquireError, LockFacts};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 
@@ -42,5 +42,8 @@ pub trait Host {
     ) -> Result<u32, String>;
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String>;
     fn write_tests(&mut self, product_id: u64, page: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
+    fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String>;
+    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String>;
+    fn clear_problem_range(&mut self, id: u64) -> Result<(), String>;
     fn flush(&mut self) -> Result<(), String>;
 }

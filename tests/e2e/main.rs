@@ -4,5 +4,7 @@
 mod component;
 mod errors;
 mod lock;
+mod nuke;
+mod resilience;
 mod support;
 mod sync;

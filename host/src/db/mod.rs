@@ -1,6 +1,8 @@
 //! The SQLite store: connection set-up, migrations, and the repositories the
 //! capabilities use.
 
+pub mod nuke;
+pub mod problems;
 mod schema;
 pub mod status;
 pub mod sync_log;
