@@ -4,7 +4,7 @@ use crate::bindings::clock;
 use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageRequest};
 use crate::bindings::engine::Guest;
 use crate::bindings::events::{self, Level, Progress};
-use crate::bindings::store::{self, FeaturePlacement, TestsCoverage};
+use crate::bindings::store::{self, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Timestamp, Trigger};
 use crate::engine::{self, Request};
@@ -101,6 +101,15 @@ impl Host for Imports {
     }
     fn write_tests(&mut self, product_id: u64, page: &Payload, ids: &[u64]) -> Result<u32, String> {
         store::write_tests(product_id, page, ids)
+    }
+    fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String> {
+        store::problem_ranges(product_ids)
+    }
+    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String> {
+        store::record_problem_range(*report)
+    }
+    fn clear_problem_range(&mut self, id: u64) -> Result<(), String> {
+        store::clear_problem_range(id)
     }
     fn flush(&mut self) -> Result<(), String> {
         store::flush()

@@ -22,6 +22,9 @@ use crate::bindings::store::TestsCoverage;
 use crate::bindings::types::Timestamp;
 
 pub const PAGE_SIZE: u32 = 25;
+/// After this many pages in a row of which not one test could be fetched, the product's
+/// walk stops: an API that fails every page would otherwise be walked forever.
+pub const MAX_BROKEN_PAGES_IN_A_ROW: u32 = 2;
 
 /// What to do with one page.
 #[derive(Debug, Default, PartialEq)]
@@ -38,11 +41,12 @@ pub struct PageDecision {
 /// Why a walk ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Ending {
-    /// At the product's oldest test, or at the `since` boundary.
+    /// At the product's oldest test, or at the `since` boundary. Tests that could not be
+    /// fetched on the way are problem ranges, which the next sync retries first.
     Reached,
     /// At already-known tests, in incremental mode.
     KnownTests,
-    /// Before either: a failed request, or an API that ignores pagination.
+    /// Before either: a failed request, pages that all failed, or an API that ignores pagination.
     Abandoned,
 }
 
@@ -57,14 +61,16 @@ pub struct ProductCursor {
     seen: HashSet<u64>,
     /// The page on which the first already-known test showed up.
     known_page: Option<u32>,
+    /// Pages in a row that held no test that could be fetched.
+    broken_pages: u32,
     ending: Option<Ending>,
 }
 
 impl ProductCursor {
     pub fn new(product_id: u64, since: Option<Timestamp>, force: bool, earlier: TestsCoverage) -> Self {
         let incremental = !force && covers(earlier, since);
-        let (page, seen, known_page, ending) = (1, HashSet::new(), None, None);
-        Self { product_id, since, earlier, incremental, page, seen, known_page, ending }
+        let (page, seen, known_page, broken_pages, ending) = (1, HashSet::new(), None, 0, None);
+        Self { product_id, since, earlier, incremental, page, seen, known_page, broken_pages, ending }
     }
 
     /// What the store may record once this walk is over: what it walked, joined to what
@@ -98,9 +104,15 @@ impl ProductCursor {
     /// Decides what to write from the page just fetched and advances. `known` holds the
     /// ids of this page that the store had before this sync.
     pub fn accept(&mut self, tests: &[TestSummary], known: &HashSet<u64>) -> PageDecision {
+        self.accept_with_gaps(tests, known, 0)
+    }
+
+    /// Like `accept`, for a page of which `gaps` tests could not be fetched at all (see
+    /// `salvage`): they still take their places in the page, so the page is not short.
+    pub fn accept_with_gaps(&mut self, tests: &[TestSummary], known: &HashSet<u64>, gaps: usize) -> PageDecision {
         let mut decision = PageDecision::default();
         let fresh: Vec<&TestSummary> = tests.iter().filter(|t| !self.seen.contains(&t.id)).collect();
-        if fresh.is_empty() {
+        if fresh.is_empty() && gaps == 0 {
             if !tests.is_empty() {
                 decision.warnings.push(format!(
                     "product {}: page {} repeated tests already fetched in this sync; the API seems to ignore pagination, so discovery stopped there",
@@ -112,8 +124,14 @@ impl ProductCursor {
             }
             return decision;
         }
-        let kept: Vec<&TestSummary> = fresh.into_iter().filter(|t| self.keep(t, &mut decision.warnings)).collect();
-        if kept.is_empty() {
+        if tests.is_empty() {
+            self.broken_page(&mut decision);
+            return decision;
+        }
+        self.broken_pages = 0;
+        let kept: Vec<&TestSummary> =
+            fresh.iter().copied().filter(|t| keep(self.product_id, self.since, t, &mut decision.warnings)).collect();
+        if kept.is_empty() && !fresh.is_empty() {
             self.ending = Some(Ending::Reached);
             return decision;
         }
@@ -126,23 +144,21 @@ impl ProductCursor {
                 decision.discovered += 1;
             }
         }
-        self.advance(tests.len(), decision.updated > 0);
+        self.advance(tests.len() + gaps, decision.updated > 0);
         decision
     }
 
-    /// Keeps a test unless it provably ended before `since`.
-    fn keep(&self, test: &TestSummary, warnings: &mut Vec<String>) -> bool {
-        match &test.end_at {
-            EndTime::At(end) => self.since.is_none_or(|since| *end >= since),
-            EndTime::Missing => true,
-            EndTime::Unparsable(text) => {
-                warnings.push(format!(
-                    "product {}: test {} has an unparsable end_at ({text:?}); kept it",
-                    self.product_id, test.id
-                ));
-                true
-            }
+    fn broken_page(&mut self, decision: &mut PageDecision) {
+        self.broken_pages += 1;
+        if self.broken_pages < MAX_BROKEN_PAGES_IN_A_ROW {
+            self.page += 1;
+            return;
         }
+        decision.warnings.push(format!(
+            "product {}: {} pages in a row could not be fetched at all; stopped walking its tests at page {}",
+            self.product_id, self.broken_pages, self.page
+        ));
+        self.ending = Some(Ending::Abandoned);
     }
 
     fn advance(&mut self, page_len: usize, page_had_known: bool) {
@@ -176,8 +192,23 @@ fn wider(a: TestsCoverage, b: TestsCoverage) -> TestsCoverage {
     }
 }
 
+/// Keeps a test of a product unless it provably ended before `since`; an unreadable
+/// `end_at` keeps it, with a warning.
+pub fn keep(product_id: u64, since: Option<Timestamp>, test: &TestSummary, warnings: &mut Vec<String>) -> bool {
+    match &test.end_at {
+        EndTime::At(end) => since.is_none_or(|since| *end >= since),
+        EndTime::Missing => true,
+        EndTime::Unparsable(text) => {
+            warnings
+                .push(format!("product {product_id}: test {} has an unparsable end_at ({text:?}); kept it", test.id));
+            true
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     const HOUR: i64 = 3_600_000;
@@ -291,6 +322,20 @@ mod tests {
         assert_eq!(decision.warnings.len(), 1);
         assert!(decision.warnings[0].contains("test 9"), "{:?}", decision.warnings);
         assert!(decision.warnings[0].contains("product 4"));
+    }
+
+    #[test]
+    fn a_page_with_unfetchable_tests_is_not_taken_for_the_last_one() {
+        let mut cursor = ProductCursor::new(1, None, false, TestsCoverage::All);
+        let decision = cursor.accept_with_gaps(&page_of(100, 23), &HashSet::new(), 2);
+        assert_eq!(decision.write.len(), 23);
+        assert_eq!(cursor.next_request().map(|r| r.page), Some(2));
+        let all_bad = cursor.accept_with_gaps(&[], &HashSet::new(), 25);
+        assert!(all_bad.write.is_empty());
+        assert_eq!(cursor.next_request().map(|r| r.page), Some(3), "a wholly bad page does not end the walk");
+        let second = cursor.accept_with_gaps(&[], &HashSet::new(), 25);
+        assert!(second.warnings[0].contains("2 pages in a row"), "{:?}", second.warnings);
+        assert!(cursor.next_request().is_none(), "two in a row do");
     }
 
     #[test]

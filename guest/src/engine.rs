@@ -3,14 +3,16 @@
 
 use std::collections::HashSet;
 
-use crate::bindings::customer_api::{ApiError, ApiErrorKind, ProductSummary, TestSummary};
-use crate::bindings::events::Progress;
+use crate::bindings::customer_api::{ProductSummary, TestSummary, TestsPageRequest};
+use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::TestsCoverage;
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
+use crate::discovery::PageDecision;
 use crate::discovery::ProductCursor;
 use crate::host::{ApiResult, Host};
+use crate::policy::{self, Verdict};
 use crate::tally::Tally;
-use crate::{features, lock, plan};
+use crate::{features, lock, plan, problems, salvage};
 
 pub struct Request {
     pub phases: Vec<Phase>,
@@ -59,7 +61,7 @@ fn bugs_unavailable() -> SyncError {
 
 fn run_locked<H: Host>(host: &mut H, request: &Request, phases: &[Phase], tally: &mut Tally) -> Result<(), SyncError> {
     // Listing the products first checks the token before anything is written.
-    let listed = host.list_products().map_err(whole_sync_error)?;
+    let listed = host.list_products().map_err(|e| policy::whole_sync_error(&e))?;
     let (products, missing) = plan::products_in_scope(&listed.items, &request.scope);
     tally.warnings.extend(missing.iter().map(|id| format!("product {id} is not in the account; skipped it")));
     run_phases(host, request, phases, &listed.body, &products, tally)
@@ -110,7 +112,7 @@ fn sync_features<H: Host>(host: &mut H, products: &[ProductSummary], tally: &mut
         for (request, result) in requests.iter().zip(results.by_ref()) {
             match result {
                 Ok(list) => lists.push((request.section_id, list)),
-                Err(e) => product_error(product.id, "features", e, tally)?,
+                Err(e) => apply(host, policy::judge(&e, product.id, "features"), tally)?,
             }
         }
         let placements = features::merge(lists.iter().map(|(s, l)| (*s, l.items.as_slice())));
@@ -131,8 +133,9 @@ fn sync_features<H: Host>(host: &mut H, products: &[ProductSummary], tally: &mut
     Ok(())
 }
 
-/// Walks every product's pages in rounds: each round fetches the next page of every
-/// product still going, in one batch, so the host can run them concurrently.
+/// Retries the recorded problem ranges first, then walks every product's pages in
+/// rounds: each round fetches the next page of every product still going, in one batch,
+/// so the host can run them concurrently.
 fn sync_tests<H: Host>(
     host: &mut H,
     products: &[ProductSummary],
@@ -140,7 +143,15 @@ fn sync_tests<H: Host>(
     force: bool,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
-    let mut cursors = open_cursors(host, products, since, force)?;
+    let ids: Vec<u64> = products.iter().map(|p| p.id).collect();
+    if !ids.is_empty() {
+        let retried = problems::retry_recorded(host, &ids, since)?;
+        tally.tests_discovered += retried.discovered;
+        tally.tests_updated += retried.updated;
+        tally.warnings.extend(retried.warnings);
+        tally.errors.extend(retried.errors);
+    }
+    let mut cursors = open_cursors(host, &ids, since, force)?;
     let total = cursors.len() as u32;
     let mut progress = Progress { phase: Phase::NewTests, product_id: None, done: 0, total, items: 0 };
     loop {
@@ -152,9 +163,9 @@ fn sync_tests<H: Host>(
         let pages = host.fetch_tests_pages(&requests);
         let fetched_ids: Vec<u64> = pages.iter().flatten().flat_map(|p| p.items.iter().map(|t| t.id)).collect();
         let known: HashSet<u64> = host.known_tests(&fetched_ids).map_err(SyncError::StoreFailed)?.into_iter().collect();
-        for (index, page) in active.into_iter().zip(pages) {
+        for ((index, request), page) in active.into_iter().zip(&requests).zip(pages) {
             let cursor = &mut cursors[index];
-            apply_page(host, cursor, page, &known, tally)?;
+            apply_page(host, cursor, request, page, &known, tally)?;
             progress.items = tally.tests_discovered + tally.tests_updated;
             if cursor.next_request().is_none() {
                 host.set_tests_coverage(cursor.product_id(), cursor.coverage()).map_err(SyncError::StoreFailed)?;
@@ -170,12 +181,11 @@ fn sync_tests<H: Host>(
 /// before any test is written, so a walk that gets interrupted is resumed next time.
 fn open_cursors<H: Host>(
     host: &mut H,
-    products: &[ProductSummary],
+    ids: &[u64],
     since: Option<i64>,
     force: bool,
 ) -> Result<Vec<ProductCursor>, SyncError> {
-    let ids: Vec<u64> = products.iter().map(|p| p.id).collect();
-    let earlier = host.tests_coverage_of(&ids).map_err(SyncError::StoreFailed)?;
+    let earlier = host.tests_coverage_of(ids).map_err(SyncError::StoreFailed)?;
     let mut cursors = Vec::with_capacity(ids.len());
     for (&id, earlier) in ids.iter().zip(earlier) {
         if !matches!(earlier, TestsCoverage::None) {
@@ -186,49 +196,90 @@ fn open_cursors<H: Host>(
     Ok(cursors)
 }
 
-/// Writes what the cursor decides to keep of one fetched page, or records its failure.
+/// Writes what the cursor decides to keep of one fetched page, salvages a broken one,
+/// or records its failure.
 fn apply_page<H: Host>(
     host: &mut H,
     cursor: &mut ProductCursor,
+    request: &TestsPageRequest,
     page: ApiResult<H::Payload, TestSummary>,
     known: &HashSet<u64>,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
-    let page = match page {
-        Ok(page) => page,
+    match page {
+        Ok(page) => {
+            let decision = cursor.accept(&page.items, known);
+            if !decision.write.is_empty() {
+                host.write_tests(cursor.product_id(), &page.body, &decision.write).map_err(SyncError::StoreFailed)?;
+            }
+            count(decision, tally);
+            Ok(())
+        }
+        Err(e) if policy::page_is_broken(&e) => salvage_page(host, cursor, request, tally),
         Err(e) => {
             cursor.finish();
-            return product_error(cursor.product_id(), "tests", e, tally);
+            apply(host, policy::judge(&e, cursor.product_id(), "tests"), tally)
         }
-    };
-    let decision = cursor.accept(&page.items, known);
-    if !decision.write.is_empty() {
-        host.write_tests(cursor.product_id(), &page.body, &decision.write).map_err(SyncError::StoreFailed)?;
     }
+}
+
+/// Shrinks a page that failed with HTTP 500, writes every test that came back, and
+/// records the offsets that did not as problem ranges.
+fn salvage_page<H: Host>(
+    host: &mut H,
+    cursor: &mut ProductCursor,
+    request: &TestsPageRequest,
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
+    let product_id = cursor.product_id();
+    let start = u64::from(request.page - 1) * u64::from(request.per_page);
+    let range = start..start + u64::from(request.per_page);
+    host.log(
+        Level::Warn,
+        &format!("product {product_id}: page {} failed with HTTP 500; fetching it in smaller pages", request.page),
+    );
+    let salvaged = salvage::shrink(host, product_id, range.clone());
+    let found = salvaged.tests_in(&range);
+    let tests: Vec<TestSummary> = found.iter().map(|(_, t)| (*t).clone()).collect();
+    let ids: Vec<u64> = tests.iter().map(|t| t.id).collect();
+    let known: HashSet<u64> = host.known_tests(&ids).map_err(SyncError::StoreFailed)?.into_iter().collect();
+    let decision = cursor.accept_with_gaps(&tests, &known, salvaged.bad_offsets.len());
+    for (index, chunk) in salvaged.chunks.iter().enumerate() {
+        let write: Vec<u64> =
+            found.iter().filter(|(i, t)| *i == index && decision.write.contains(&t.id)).map(|(_, t)| t.id).collect();
+        if !write.is_empty() {
+            host.write_tests(product_id, &chunk.body, &write).map_err(SyncError::StoreFailed)?;
+        }
+    }
+    count(decision, tally);
+    for report in problems::record(host, product_id, &salvaged)? {
+        tally.errors.push(problems::describe(&report));
+    }
+    if let Some(error) = salvaged.stopped {
+        cursor.finish();
+        apply(host, policy::judge(&error, product_id, "tests"), tally)?;
+    }
+    Ok(())
+}
+
+fn count(decision: PageDecision, tally: &mut Tally) {
     tally.tests_discovered += decision.discovered;
     tally.tests_updated += decision.updated;
     tally.warnings.extend(decision.warnings);
-    Ok(())
 }
 
-/// Records one product's failed request, unless the failure means no request can succeed.
-fn product_error(product_id: u64, what: &str, error: ApiError, tally: &mut Tally) -> Result<(), SyncError> {
-    if error.kind == ApiErrorKind::Unauthorized {
-        return Err(whole_sync_error(error));
+/// Carries out the verdict on one product's failed request.
+fn apply<H: Host>(host: &mut H, verdict: Verdict, tally: &mut Tally) -> Result<(), SyncError> {
+    match verdict {
+        Verdict::Abort(error) => return Err(error),
+        Verdict::Gone(warning) => tally.warnings.push(warning),
+        Verdict::Lost(error) => tally.errors.push(error),
+        Verdict::Malformed(error) => {
+            host.log(Level::Warn, &error);
+            tally.errors.push(error);
+        }
     }
-    tally
-        .errors
-        .push(format!("product {product_id}: {what} could not be fetched from {}: {}", error.endpoint, error.message));
     Ok(())
-}
-
-fn whole_sync_error(error: ApiError) -> SyncError {
-    let message = format!("{} ({})", error.message, error.endpoint);
-    match error.kind {
-        ApiErrorKind::Unauthorized => SyncError::Unauthorized(message),
-        ApiErrorKind::Forbidden => SyncError::Forbidden(message),
-        _ => SyncError::ApiFailed(message),
-    }
 }
 
 fn elapsed_seconds<H: Host>(host: &mut H, started: u64) -> f64 {
@@ -238,6 +289,7 @@ fn elapsed_seconds<H: Host>(host: &mut H, started: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::customer_api::Failure;
     use crate::bindings::sync_lock::{Holder, HolderRecord, LockFacts, ProcessState};
     use crate::fake::{FakeHost, NOW};
 
@@ -287,7 +339,7 @@ mod tests {
     #[test]
     fn a_walk_that_did_not_finish_is_resumed_in_full_next_time() {
         let mut host = FakeHost::account(2, 1, 60);
-        host.failing_products.insert(2);
+        host.fail_product(2, Failure::HttpStatus(503));
         execute_sync(&mut host, request(None)).unwrap();
         assert!(matches!(host.coverage[&1], TestsCoverage::All));
         assert!(matches!(host.coverage[&2], TestsCoverage::None), "a failed walk covers nothing");
@@ -341,7 +393,7 @@ mod tests {
     #[test]
     fn a_failing_product_does_not_stop_the_others() {
         let mut host = FakeHost::account(3, 5, 60);
-        host.failing_products.insert(2);
+        host.fail_product(2, Failure::HttpStatus(503));
         let result = execute_sync(&mut host, request(None)).unwrap();
         assert_eq!(host.stored_tests_of(1), 60);
         assert_eq!(host.stored_tests_of(3), 60);
@@ -412,5 +464,70 @@ mod tests {
         assert!(matches!(execute_sync(&mut host, bugs), Err(SyncError::InvalidRequest(_))));
         assert!(matches!(execute_sync(&mut host, request(Some(vec![]))), Err(SyncError::InvalidRequest(_))));
         assert!(host.calls.is_empty());
+    }
+
+    #[test]
+    fn a_broken_page_is_salvaged_and_its_bad_tests_recovered_by_the_next_sync() {
+        let mut host = FakeHost::account(2, 1, 200);
+        host.bad_offsets.insert(2, [37, 38].into());
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(host.stored_tests_of(2), 198);
+        assert_eq!(host.stored_tests_of(1), 200);
+        assert_eq!(result.tests_discovered, 398);
+        assert_eq!(result.errors.len(), 1, "{:?}", result.errors);
+        assert!(result.errors[0].contains("2 tests at offsets 37-38"), "{:?}", result.errors);
+        assert_eq!(host.problems.len(), 1);
+
+        host.bad_offsets.clear();
+        host.page_requests.clear();
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        assert_eq!(host.stored_tests_of(2), 200);
+        assert_eq!(result.tests_discovered, 2);
+        assert!(host.problems.is_empty());
+        let first = &host.page_requests[0];
+        assert_eq!((first.product_id, first.per_page), (2, 1), "the recorded range is retried first");
+    }
+
+    #[test]
+    fn a_product_that_fails_every_page_stops_after_two_wholly_broken_pages() {
+        let mut host = FakeHost::account(2, 1, 200);
+        host.bad_offsets.insert(2, (0..200).collect());
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(host.stored_tests_of(1), 200);
+        assert_eq!(host.stored_tests_of(2), 0);
+        let pages_of_2 = host.page_requests.iter().filter(|r| r.product_id == 2).count();
+        assert!(pages_of_2 <= 2 * 47 + 4, "{pages_of_2} requests");
+        assert!(result.warnings.iter().any(|w| w.contains("2 pages in a row")), "{:?}", result.warnings);
+    }
+
+    #[test]
+    fn a_missing_product_is_a_warning_and_the_others_go_on() {
+        let mut host = FakeHost::account(3, 2, 30);
+        host.fail_product(2, Failure::HttpStatus(404));
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert!(result.errors.is_empty(), "{:?}", result.errors);
+        assert_eq!(result.warnings.len(), 2, "features and tests: {:?}", result.warnings);
+        assert!(result.warnings.iter().all(|w| w.starts_with("product 2:")));
+        assert_eq!(host.stored_tests.len(), 60);
+    }
+
+    #[test]
+    fn a_forbidden_product_stops_the_sync_naming_it() {
+        let mut host = FakeHost::account(3, 2, 30);
+        host.fail_product(2, Failure::HttpStatus(403));
+        let error = execute_sync(&mut host, request(None)).unwrap_err();
+        assert!(matches!(error, SyncError::Forbidden(ref m) if m.contains("products/2/features")), "{error:?}");
+        assert!(!host.lock_held);
+    }
+
+    #[test]
+    fn a_malformed_answer_is_logged_as_a_warning_and_counted_as_lost() {
+        let mut host = FakeHost::account(3, 2, 30);
+        host.fail_product(2, Failure::BadPayload);
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        assert_eq!(result.errors.len(), 2);
+        assert!(host.log.iter().any(|m| m.contains("products/2/features")), "{:?}", host.log);
+        assert_eq!(host.stored_tests.len(), 60);
     }
 }

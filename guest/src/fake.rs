@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bindings::customer_api::{
-    ApiError, ApiErrorKind, EndTime, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
+    ApiError, EndTime, Failure, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::{FeaturePlacement, TestsCoverage};
+use crate::bindings::store::{FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
@@ -33,8 +33,14 @@ pub struct FakeHost {
     /// What the lock file held when the lock was free.
     pub lock_left_behind: Option<LockFacts>,
     pub lock_unavailable: bool,
-    pub failing_products: BTreeSet<u64>,
+    /// Products whose every request fails like this.
+    pub failing_products: BTreeMap<u64, Failure>,
     pub failing_writes: bool,
+    /// Per product, offsets whose test the API cannot render: a page covering one is a 500.
+    pub bad_offsets: BTreeMap<u64, BTreeSet<u64>>,
+    /// After this many page requests, every page request fails without an answer.
+    pub fail_after_requests: Option<usize>,
+    pub problems: Vec<ProblemRange>,
 
     pub stored_products: BTreeSet<u64>,
     pub stored_features: BTreeMap<u64, Vec<u64>>,
@@ -90,8 +96,32 @@ impl FakeHost {
         self.stored_tests.values().filter(|&&p| p == product).count()
     }
 
-    fn api_error(&self, kind: ApiErrorKind, endpoint: String) -> ApiError {
-        ApiError { kind, status: Some(500), endpoint, message: "HTTP 500 Internal Server Error".into() }
+    /// Makes every request for a product fail like this.
+    pub fn fail_product(&mut self, product: u64, failure: Failure) {
+        self.failing_products.insert(product, failure);
+    }
+
+    fn api_error(failure: Failure, endpoint: String) -> ApiError {
+        ApiError { failure, endpoint, attempts: 1, message: format!("{failure:?}") }
+    }
+
+    fn fetch_page(&self, r: &TestsPageRequest) -> ApiResult<Body, TestSummary> {
+        let endpoint = format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page);
+        if self.fail_after_requests.is_some_and(|n| self.page_requests.len() >= n) {
+            return Err(Self::api_error(Failure::Network, endpoint));
+        }
+        if let Some(&failure) = self.failing_products.get(&r.product_id) {
+            return Err(Self::api_error(failure, endpoint));
+        }
+        let skip = u64::from(r.page - 1) * u64::from(r.per_page);
+        let covered = skip..skip + u64::from(r.per_page);
+        if self.bad_offsets.get(&r.product_id).is_some_and(|bad| bad.iter().any(|o| covered.contains(o))) {
+            return Err(Self::api_error(Failure::HttpStatus(500), endpoint));
+        }
+        let all = self.tests.get(&r.product_id).cloned().unwrap_or_default();
+        let page: Vec<(u64, i64)> = all.into_iter().skip(skip as usize).take(r.per_page as usize).collect();
+        let items = page.iter().map(|&(id, end)| TestSummary { id, end_at: EndTime::At(end) }).collect();
+        Ok(Fetched { items, body: page.iter().map(|t| t.0).collect() })
     }
 }
 
@@ -146,7 +176,7 @@ impl Host for FakeHost {
     fn list_products(&mut self) -> ApiResult<Body, ProductSummary> {
         self.calls.push("list_products".into());
         if self.reject_token {
-            let mut e = self.api_error(ApiErrorKind::Unauthorized, "products".into());
+            let mut e = Self::api_error(Failure::HttpStatus(401), "products".into());
             e.message = "the API rejected the token".into();
             return Err(e);
         }
@@ -158,8 +188,8 @@ impl Host for FakeHost {
         requests
             .iter()
             .map(|r| {
-                if self.failing_products.contains(&r.product_id) {
-                    return Err(self.api_error(ApiErrorKind::Server, format!("products/{}/features", r.product_id)));
+                if let Some(&failure) = self.failing_products.get(&r.product_id) {
+                    return Err(Self::api_error(failure, format!("products/{}/features", r.product_id)));
                 }
                 let ids = self.features.get(&(r.product_id, r.section_id)).cloned().unwrap_or_default();
                 Ok(Fetched { items: ids.clone(), body: ids })
@@ -169,20 +199,12 @@ impl Host for FakeHost {
 
     fn fetch_tests_pages(&mut self, requests: &[TestsPageRequest]) -> Vec<ApiResult<Body, TestSummary>> {
         self.calls.push(format!("fetch_tests_pages x{}", requests.len()));
-        self.page_requests.extend(requests.iter().cloned());
         requests
             .iter()
             .map(|r| {
-                if self.failing_products.contains(&r.product_id) {
-                    let endpoint =
-                        format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page);
-                    return Err(self.api_error(ApiErrorKind::Server, endpoint));
-                }
-                let all = self.tests.get(&r.product_id).cloned().unwrap_or_default();
-                let skip = ((r.page - 1) * r.per_page) as usize;
-                let page: Vec<(u64, i64)> = all.into_iter().skip(skip).take(r.per_page as usize).collect();
-                let items = page.iter().map(|&(id, end)| TestSummary { id, end_at: EndTime::At(end) }).collect();
-                Ok(Fetched { items, body: page.iter().map(|t| t.0).collect() })
+                let answer = self.fetch_page(r);
+                self.page_requests.push(*r);
+                answer
             })
             .collect()
     }
@@ -210,6 +232,34 @@ impl Host for FakeHost {
     }
     fn set_tests_coverage(&mut self, product_id: u64, coverage: TestsCoverage) -> Result<(), String> {
         self.coverage.insert(product_id, coverage);
+        Ok(())
+    }
+    fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String> {
+        let wanted = |p: &ProblemRange| product_ids.is_empty() || product_ids.contains(&p.report.product_id);
+        Ok(self.problems.iter().filter(|p| wanted(p)).cloned().collect())
+    }
+    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String> {
+        let id_of = |n: &Option<crate::bindings::store::Neighbour>| n.as_ref().map(|n| n.id);
+        let same = |p: &&mut ProblemRange| {
+            p.report.product_id == report.product_id
+                && id_of(&p.report.before) == id_of(&report.before)
+                && id_of(&p.report.after) == id_of(&report.after)
+        };
+        match self.problems.iter_mut().find(same) {
+            Some(existing) => {
+                existing.report = *report;
+                existing.attempts += 1;
+            }
+            None => {
+                let id = self.problems.len() as u64 + 1;
+                let range = ProblemRange { id, report: *report, attempts: 1, first_seen: 0, last_seen: 0 };
+                self.problems.push(range);
+            }
+        }
+        Ok(())
+    }
+    fn clear_problem_range(&mut self, id: u64) -> Result<(), String> {
+        self.problems.retain(|p| p.id != id);
         Ok(())
     }
     fn flush(&mut self) -> Result<(), String> {

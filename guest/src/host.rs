@@ -3,7 +3,7 @@
 
 use crate::bindings::customer_api::{ApiError, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest};
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::{FeaturePlacement, TestsCoverage};
+use crate::bindings::store::{FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, LockFacts};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 
@@ -44,5 +44,8 @@ pub trait Host {
     fn write_tests(&mut self, product_id: u64, page: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
     fn tests_coverage_of(&mut self, product_ids: &[u64]) -> Result<Vec<TestsCoverage>, String>;
     fn set_tests_coverage(&mut self, product_id: u64, coverage: TestsCoverage) -> Result<(), String>;
+    fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String>;
+    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String>;
+    fn clear_problem_range(&mut self, id: u64) -> Result<(), String>;
     fn flush(&mut self) -> Result<(), String>;
 }

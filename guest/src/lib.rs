@@ -10,6 +10,9 @@ pub mod features;
 pub mod host;
 pub mod lock;
 pub mod plan;
+pub mod policy;
+pub mod problems;
+pub mod salvage;
 pub mod tally;
 
 #[cfg(target_arch = "wasm32")]

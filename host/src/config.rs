@@ -78,6 +78,12 @@ pub fn customer_id() -> anyhow::Result<i64> {
     env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)
 }
 
+/// How long one API request may take (`HTTP_TIMEOUT_SECONDS`, default 90).
+pub fn request_timeout() -> anyhow::Result<std::time::Duration> {
+    let default = crate::api::DEFAULT_REQUEST_TIMEOUT.as_secs();
+    env_number("HTTP_TIMEOUT_SECONDS", default, 1, 3600).map(std::time::Duration::from_secs)
+}
+
 /// A whole-number setting from the environment, within bounds.
 pub fn env_number<T>(name: &str, default: T, min: T, max: T) -> anyhow::Result<T>
 where

@@ -28,6 +28,8 @@ pub struct Settings {
     pub db_path: PathBuf,
     pub customer_id: i64,
     pub max_in_flight: usize,
+    /// How long one request may take, answer included, before it counts as failed.
+    pub request_timeout: Duration,
     pub lock_timeout: Duration,
 }
 
@@ -90,7 +92,8 @@ impl SyncService {
 
     async fn run(&self, call: &SyncCall, observer: Box<dyn Observer>) -> anyhow::Result<Outcome> {
         let settings = &self.settings;
-        let api = ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight)?;
+        let api =
+            ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight, settings.request_timeout)?;
         let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
         let lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
         let state = HostState::new(api, db, lock, observer, self.stop_reason.clone(), MAX_GUEST_MEMORY);

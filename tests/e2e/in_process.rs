@@ -40,6 +40,7 @@ async fn twenty_concurrent_requests_share_syncs_and_never_block_the_runtime() {
         customer_id: 1,
         max_in_flight: 10,
         lock_timeout: Duration::ZERO,
+        request_timeout: Duration::from_secs(30),
     };
     let service = Arc::new(SyncService::new(EngineRuntime::load().unwrap(), settings));
 

@@ -5,5 +5,7 @@ mod component;
 mod errors;
 mod in_process;
 mod lock;
+mod nuke;
+mod resilience;
 mod support;
 mod sync;

@@ -132,7 +132,7 @@ async fn every_sync_leaves_one_sync_log_row_with_its_counts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_product_is_a_partial_failure_that_spares_the_others() {
     let account = Account::start(3, 2, 30).await;
-    account.sim.fail_requests("products/2/", 500);
+    account.sim.fail_requests("products/2/", 501);
     let run = account.sync(&["--json"]).await.expect(2);
     let json = run.json();
     assert_eq!(json["status"], "partial_failure");

@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 
 use super::HostState;
 use crate::api::{FeatureRecord, Payload, ProductRecord, TestRecord};
-use crate::bindings::store::{FeaturePlacement, Host, TestsCoverage};
+use crate::bindings::store::{FeaturePlacement, Host, ProblemRange, ProblemReport, TestsCoverage};
 use crate::db::writes::{Placement, select};
 
 type Written = wasmtime::Result<Result<u32, String>>;
@@ -93,6 +93,27 @@ impl Host for HostState {
             db.set_tests_coverage(product_id, coverage)
                 .map_err(|e| db_error(&format!("coverage of product {product_id}"), e))
         }))
+    }
+
+    async fn problem_ranges(&mut self, product_ids: Vec<u64>) -> wasmtime::Result<Result<Vec<ProblemRange>, String>> {
+        let read = move |db: &mut crate::db::Store| {
+            let rows =
+                db.problem_ranges(&product_ids).map_err(|e| format!("could not read the problem ranges: {e}"))?;
+            Ok(rows.iter().map(|r| r.to_wit()).collect())
+        };
+        let ranges = self.db.read(read).await;
+        self.touch();
+        Ok(ranges)
+    }
+
+    async fn record_problem_range(&mut self, report: ProblemReport) -> wasmtime::Result<Result<(), String>> {
+        self.touch();
+        Ok(self.db.write(move |db| db.record_problem_range(&report).map_err(|e| db_error("a problem range", e))))
+    }
+
+    async fn clear_problem_range(&mut self, id: u64) -> wasmtime::Result<Result<(), String>> {
+        self.touch();
+        Ok(self.db.write(move |db| db.clear_problem_range(id).map_err(|e| db_error("a problem range", e))))
     }
 
     async fn flush(&mut self) -> wasmtime::Result<Result<(), String>> {

@@ -33,6 +33,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         db_path: args.db.clone(),
         customer_id: 1,
         max_in_flight: crate::config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
+        request_timeout: crate::config::request_timeout()?,
         lock_timeout: crate::lock::DEFAULT_TIMEOUT,
     };
     let call = SyncCall {

@@ -2,6 +2,8 @@
 
 mod demo;
 mod history;
+mod nuke;
+mod problems;
 mod report;
 mod sim;
 mod status;
@@ -31,6 +33,8 @@ enum Command {
     Status(status::Args),
     /// List the latest syncs from the sync log
     History(history::Args),
+    /// List the problem ranges: test offsets that fail with HTTP 500 even one per page
+    Problems(problems::Args),
     /// Serve the built-in Customer API simulator on 127.0.0.1
     Sim(sim::Args),
     /// Sync a simulated account into a fresh local database, then sync it again
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
             Command::Sync(args) => sync::run(args).await,
             Command::Status(args) => status::run(args),
             Command::History(args) => history::run(args),
+            Command::Problems(args) => problems::run(args),
             Command::Sim(args) => sim::run(args).await,
             Command::Demo(args) => demo::run(args).await,
         }

@@ -30,6 +30,13 @@ pub struct Args {
     /// Only write these kinds of rows
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
     entity_types: Vec<Kind>,
+    /// Delete the synced rows first (of --product-ids, else all of this customer's), under
+    /// the sync lock, then sync them again. Shows what it deletes and asks on a terminal
+    #[arg(long)]
+    nuke: bool,
+    /// Go ahead with --nuke without asking (needed without a terminal)
+    #[arg(long, requires = "nuke")]
+    yes: bool,
     /// Print the result as JSON on stdout
     #[arg(long)]
     json: bool,
@@ -86,6 +93,7 @@ impl Target {
             db_path,
             customer_id: config::customer_id()?,
             max_in_flight: config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
+            request_timeout: config::request_timeout()?,
             lock_timeout: Duration::from_secs(if self.no_wait { 0 } else { self.lock_timeout }),
         })
     }
@@ -94,15 +102,21 @@ impl Target {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let token = config::token_from_env()?;
     let settings = args.target.settings(token)?;
+    let product_ids = (!args.product_ids.is_empty()).then(|| args.product_ids.clone());
+    if args.nuke
+        && let Some(exit) = super::nuke::clear(&settings, product_ids.as_deref(), args.yes).await?
+    {
+        return Ok(exit);
+    }
     let call = SyncCall {
         phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
         scope: Scope {
-            product_ids: (!args.product_ids.is_empty()).then(|| args.product_ids.clone()),
+            product_ids,
             since: args.since,
             entity_types: (!args.entity_types.is_empty())
                 .then(|| args.entity_types.iter().map(|k| entity_kind(*k)).collect()),
         },
-        options: Options { force_refresh: args.force, incremental_only: args.incremental_only, nuke: false },
+        options: Options { force_refresh: args.force, incremental_only: args.incremental_only, nuke: args.nuke },
         trigger: Trigger::Cli,
     };
     let service = SyncService::new(EngineRuntime::load()?, settings);

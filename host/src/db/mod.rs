@@ -2,6 +2,8 @@
 //! capabilities use.
 
 pub mod coverage;
+pub mod nuke;
+pub mod problems;
 mod schema;
 pub mod status;
 pub mod sync_log;

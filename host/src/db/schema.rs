@@ -129,4 +129,22 @@ ALTER TABLE sync_events ADD COLUMN pid INTEGER;
 ALTER TABLE sync_events ADD COLUMN heartbeat_at TEXT;
 CREATE INDEX ix_sync_events_status ON sync_events (status);
 "#,
+    // 3: problem ranges, runs of test offsets that fail with HTTP 500 even one per page.
+    r#"
+CREATE TABLE problem_ranges (
+    id             INTEGER PRIMARY KEY,
+    customer_id    INTEGER NOT NULL,
+    product_id     INTEGER NOT NULL,
+    first_offset   INTEGER NOT NULL,
+    last_offset    INTEGER NOT NULL,
+    before_test_id INTEGER,
+    before_end_at  TEXT,
+    after_test_id  INTEGER,
+    after_end_at   TEXT,
+    attempts       INTEGER NOT NULL,
+    first_seen     TEXT NOT NULL,
+    last_seen      TEXT NOT NULL
+);
+CREATE INDEX ix_problem_ranges_product ON problem_ranges (customer_id, product_id);
+"#,
 ];

@@ -4,6 +4,7 @@
 //! only the memory of its products and features.
 
 mod data;
+mod faults;
 mod server;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,6 +15,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use data::{FEATURE_ID_STRIDE, MAX_TESTS_PER_PRODUCT};
+pub use faults::Faults;
 use server::SimState;
 
 /// Size and behaviour of the simulated account.
@@ -29,11 +31,21 @@ pub struct SimConfig {
     pub token: String,
     /// Delay before every answer, to make concurrency measurable.
     pub latency: Duration,
+    /// Faults to inject; none by default.
+    pub faults: Faults,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { products: 3, features: 5, tests: 60, seed: 1, token: "sim-token".into(), latency: Duration::ZERO }
+        SimConfig {
+            products: 3,
+            features: 5,
+            tests: 60,
+            seed: 1,
+            token: "sim-token".into(),
+            latency: Duration::ZERO,
+            faults: Faults::default(),
+        }
     }
 }
 
@@ -45,7 +57,8 @@ pub struct RequestRecord {
     pub path: String,
     /// The raw query string, without the '?'.
     pub query: Option<String>,
-    /// The answer's status; 0 while the request is still being answered.
+    /// The answer's status; 0 while the request is still being answered, or when its
+    /// connection was dropped on purpose.
     pub status: u16,
     /// When the request arrived.
     pub received_at: std::time::SystemTime,
@@ -114,6 +127,11 @@ impl Simulator {
     /// (e.g. `products/2/`) answer with `status` from now on.
     pub fn fail_requests(&self, prefix: &str, status: u16) {
         self.state.fail_requests(prefix, status);
+    }
+
+    /// Replaces the injected faults (see [`Faults`]) from the next request on.
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.set_faults(faults);
     }
 
     /// Stops accepting connections; requests in flight are still answered.

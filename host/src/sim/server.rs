@@ -1,6 +1,5 @@
-//! HTTP side of the simulator: one fallback handler that logs, authenticates and routes every
-//! request by hand, so the whole request path is in one place (where fault injection will hook
-//! in later).
+//! HTTP side of the simulator: one fallback handler that logs, injects faults,
+//! authenticates and routes every request by hand, so the whole request path is in one place.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -8,8 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use super::data::{Catalog, MAX_TESTS_PER_PRODUCT, ProductData, TEST_ID_STRIDE};
+use super::faults::{Faults, Injected};
 use super::{RequestRecord, SimConfig};
 
 const BASE_PATH: &str = "/customer/v2/";
@@ -35,6 +36,7 @@ struct RequestLog {
 }
 
 impl RequestLog {
+    /// Adds a record; returns its sequence number, from 0 over the simulator's life.
     fn push(&mut self, record: RequestRecord) -> u64 {
         self.records.push(record);
         self.first + self.records.len() as u64 - 1
@@ -58,6 +60,8 @@ impl RequestLog {
 pub struct SimState {
     token: String,
     latency: Duration,
+    seed: u64,
+    injected: Mutex<Faults>,
     catalog: Catalog,
     /// Number of tests per product, indexed by product id - 1; only ever grows.
     test_counts: Vec<AtomicU32>,
@@ -77,6 +81,8 @@ impl SimState {
         SimState {
             token: config.token,
             latency: config.latency,
+            seed: config.seed,
+            injected: Mutex::new(config.faults),
             catalog,
             test_counts,
             log: Mutex::default(),
@@ -146,11 +152,20 @@ impl SimState {
     }
 
     fn injected_fault(&self, parts: &Parts) -> Option<Failure> {
-        let path = parts.uri.path().strip_prefix(BASE_PATH)?;
+        let path = relative_path(parts)?;
         let faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
         let (_, status) = faults.iter().find(|(prefix, _)| path.starts_with(prefix.as_str()))?;
         let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Some(Failure::new(status, "injected fault"))
+    }
+
+    fn injected(&self) -> MutexGuard<'_, Faults> {
+        self.injected.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the faults injected from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        *self.injected() = faults;
     }
 
     pub fn shutdown(&self) {
@@ -175,13 +190,55 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
     if !state.latency.is_zero() {
         tokio::time::sleep(state.latency).await;
     }
-    let response = match state.injected_fault(&parts).map_or_else(|| respond(&state, &parts), Err) {
-        Ok(body) => json(StatusCode::OK, body),
-        Err(failure) => failure.into_response(),
+    let fault = state.injected().for_request(state.seed, sequence + 1);
+    // A dropped connection never gets a status; its record keeps 0.
+    let dropped = fault == Some(Injected::Reset);
+    let response = match fault {
+        Some(fault) => inject(&state, &parts, fault).await,
+        None => answer(&state, &parts),
     };
-    state.log().set_status(sequence, response.status().as_u16());
+    if !dropped {
+        state.log().set_status(sequence, response.status().as_u16());
+    }
     state.in_flight.fetch_sub(1, Ordering::AcqRel);
     response
+}
+
+fn answer(state: &SimState, parts: &Parts) -> Response {
+    match state.injected_fault(parts).map_or_else(|| respond(state, parts), Err) {
+        Ok(_) if relative_path(parts).is_some_and(|p| state.injected().malforms(p)) => {
+            json(StatusCode::OK, br#"{"malformed": [{"id": 1,"#.to_vec())
+        }
+        Ok(body) => json(StatusCode::OK, body),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+async fn inject(state: &SimState, parts: &Parts, fault: Injected) -> Response {
+    match fault {
+        Injected::Unauthorized => Failure::new(StatusCode::UNAUTHORIZED, "the token was revoked").into_response(),
+        Injected::RateLimited { retry_after_secs } => {
+            let mut response = Failure::new(StatusCode::TOO_MANY_REQUESTS, "rate limit reached").into_response();
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
+        Injected::Unavailable => Failure::new(StatusCode::SERVICE_UNAVAILABLE, "injected outage").into_response(),
+        Injected::Reset => {
+            // The status line and headers go out, then the connection breaks off mid-body.
+            let broken = futures::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset"))
+            });
+            Response::new(Body::from_stream(broken))
+        }
+        Injected::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            answer(state, parts)
+        }
+    }
+}
+
+fn relative_path(parts: &Parts) -> Option<&str> {
+    parts.uri.path().strip_prefix(BASE_PATH)
 }
 
 /// An error answer: status plus a message for the `{"error": ...}` body.
@@ -318,6 +375,9 @@ fn tests_page(state: &SimState, product: &ProductData, params: &Params) -> Resul
     let count = u64::from(state.test_count(product.id()));
     let first = skip.min(count);
     let last = skip.saturating_add(take).min(count);
+    if state.injected().breaks_page(product.id(), first..last) {
+        return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "a test on this page could not be rendered"));
+    }
     let tests: Vec<_> = (first..last).map(|k| product.test((count - 1 - k) as u32)).collect();
     Ok(envelope("exploratory_tests", &tests))
 }
