@@ -4,7 +4,7 @@ use crate::bindings::clock;
 use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageRequest};
 use crate::bindings::engine::Guest;
 use crate::bindings::events::{self, Level, Progress};
-use crate::bindings::store::{self, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::store::{self, BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
 use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Timestamp, Trigger};
 use crate::engine::{self, Request};
@@ -78,6 +78,10 @@ impl Host for Imports {
         let results = customer_api::fetch_tests_pages(requests);
         results.into_iter().map(|r| r.map(|p| Fetched { items: p.tests, body: p.body })).collect()
     }
+    fn fetch_bugs(&mut self, batches: &[Vec<u64>]) -> Vec<ApiResult<Payload, customer_api::BugSummary>> {
+        let results = customer_api::fetch_bugs(batches);
+        results.into_iter().map(|r| r.map(|l| Fetched { items: l.bugs, body: l.body })).collect()
+    }
 
     fn write_products(&mut self, body: &Payload, ids: &[u64]) -> Result<u32, String> {
         store::write_products(body, ids)
@@ -110,6 +114,12 @@ impl Host for Imports {
     }
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String> {
         store::clear_problem_range(id)
+    }
+    fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String> {
+        store::bug_candidates(product_ids, since)
+    }
+    fn write_bugs(&mut self, bugs: &Payload, ids: &[u64], test_ids: &[u64]) -> Result<u32, String> {
+        store::write_bugs(bugs, ids, test_ids)
     }
     fn flush(&mut self) -> Result<(), String> {
         store::flush()

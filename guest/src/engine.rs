@@ -12,7 +12,7 @@ use crate::discovery::ProductCursor;
 use crate::host::{ApiResult, Host};
 use crate::policy::{self, Verdict};
 use crate::tally::Tally;
-use crate::{features, lock, plan, problems, salvage};
+use crate::{bugs, features, lock, plan, problems, salvage};
 
 pub struct Request {
     pub phases: Vec<Phase>,
@@ -42,21 +42,12 @@ fn validate(request: &Request) -> Result<Vec<Phase>, SyncError> {
         ));
     }
     let phases = plan::phases(&request.phases, &request.scope, &request.options);
-    if phases.contains(&Phase::Bugs) {
-        return Err(bugs_unavailable());
-    }
     if phases.is_empty() {
         return Err(SyncError::InvalidRequest(
             "nothing to do: the requested phases write none of the requested entity types".into(),
         ));
     }
     Ok(phases)
-}
-
-fn bugs_unavailable() -> SyncError {
-    SyncError::InvalidRequest(
-        "the bugs phase is not available in this engine version; request products, features and new-tests".into(),
-    )
 }
 
 fn run_locked<H: Host>(host: &mut H, request: &Request, phases: &[Phase], tally: &mut Tally) -> Result<(), SyncError> {
@@ -76,13 +67,15 @@ fn run_phases<H: Host>(
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
     let force = request.options.force_refresh || request.options.nuke;
+    let since = request.scope.since;
+    let product_ids: Vec<u64> = products.iter().map(|p| p.id).collect();
     for &phase in phases {
         host.report_progress(Progress { phase, product_id: None, done: 0, total: products.len() as u32, items: 0 });
         tally.phase(phase, |tally| match phase {
             Phase::Products => sync_products(host, product_list, products, tally),
             Phase::Features => sync_features(host, products, tally),
-            Phase::NewTests => sync_tests(host, products, request.scope.since, force, tally),
-            Phase::Bugs => Err(bugs_unavailable()),
+            Phase::NewTests => sync_tests(host, products, since, force, tally),
+            Phase::Bugs => bugs::sync(host, &product_ids, since, force, tally),
         })?;
         // A write-behind store reports a failed write here at the latest.
         host.flush().map_err(SyncError::StoreFailed)?;
@@ -457,13 +450,24 @@ mod tests {
     }
 
     #[test]
-    fn the_bugs_phase_and_an_empty_id_list_are_refused_up_front() {
+    fn an_empty_id_list_is_refused_up_front() {
         let mut host = FakeHost::account(1, 1, 1);
-        let mut bugs = request(None);
-        bugs.phases = vec![Phase::Bugs];
-        assert!(matches!(execute_sync(&mut host, bugs), Err(SyncError::InvalidRequest(_))));
         assert!(matches!(execute_sync(&mut host, request(Some(vec![]))), Err(SyncError::InvalidRequest(_))));
         assert!(host.calls.is_empty());
+    }
+
+    #[test]
+    fn the_bugs_phase_runs_last_over_the_tests_of_the_products_in_scope() {
+        let mut host = FakeHost::account(3, 1, 20);
+        let mut with_bugs = request(Some(vec![1, 3]));
+        with_bugs.phases = vec![Phase::Bugs, Phase::NewTests];
+        let result = execute_sync(&mut host, with_bugs).unwrap();
+        assert_eq!(result.phases_completed, vec![Phase::NewTests, Phase::Bugs]);
+        let expected = host.bugs_of_product(1) + host.bugs_of_product(3);
+        assert_eq!((result.bugs_refreshed as usize, host.stored_bugs.len()), (expected, expected));
+        assert_eq!(host.bugs_synced.len(), 40);
+        let bugs_at = host.calls.iter().position(|c| c.starts_with("fetch_bugs")).unwrap();
+        assert!(host.calls[..bugs_at].iter().any(|c| c.starts_with("fetch_tests_pages")));
     }
 
     #[test]

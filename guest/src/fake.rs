@@ -3,10 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bindings::customer_api::{
-    ApiError, EndTime, Failure, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
+    ApiError, BugSummary, EndTime, Failure, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::{FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
@@ -41,11 +41,24 @@ pub struct FakeHost {
     /// After this many page requests, every page request fails without an answer.
     pub fail_after_requests: Option<usize>,
     pub problems: Vec<ProblemRange>,
+    /// Tests whose bugs the API cannot list in time: a batch holding one answers 524.
+    pub bug_timeouts: BTreeSet<u64>,
+    /// Every bugs request fails like this.
+    pub bugs_failure: Option<Failure>,
+    /// Every bug list also holds bug 9990 of test 999, which was not asked for.
+    pub misfiled_bug: bool,
+    /// Stored tests' statuses; `running` when absent.
+    pub test_status: BTreeMap<u64, String>,
 
     pub stored_products: BTreeSet<u64>,
     pub stored_features: BTreeMap<u64, Vec<u64>>,
     pub stored_tests: BTreeMap<u64, u64>,
     pub coverage: BTreeMap<u64, TestsCoverage>,
+    /// Stored bugs and the test each belongs to.
+    pub stored_bugs: BTreeMap<u64, u64>,
+    /// Tests whose bugs were written.
+    pub bugs_synced: BTreeSet<u64>,
+    pub bug_requests: Vec<Vec<u64>>,
     pub calls: Vec<String>,
     pub page_requests: Vec<TestsPageRequest>,
     pub lock_held: bool,
@@ -94,6 +107,36 @@ impl FakeHost {
 
     pub fn stored_tests_of(&self, product: u64) -> usize {
         self.stored_tests.values().filter(|&&p| p == product).count()
+    }
+
+    /// How many bugs a test has: 0 to 2, by its id.
+    pub fn bugs_of(&self, test_id: u64) -> usize {
+        (test_id % 3) as usize
+    }
+
+    pub fn bugs_of_product(&self, product: u64) -> usize {
+        self.tests[&product].iter().map(|t| self.bugs_of(t.0)).sum()
+    }
+
+    fn fetch_bug_batch(&self, batch: &[u64]) -> ApiResult<Body, BugSummary> {
+        let endpoint = format!("bugs?filter_test_cycle_ids={batch:?}");
+        if let Some(failure) = self.bugs_failure {
+            return Err(Self::api_error(failure, endpoint));
+        }
+        if batch.iter().any(|id| self.bug_timeouts.contains(id)) {
+            return Err(Self::api_error(Failure::HttpStatus(524), endpoint));
+        }
+        let mut bugs: Vec<BugSummary> = batch
+            .iter()
+            .flat_map(|&test| {
+                (1..=self.bugs_of(test) as u64).map(move |k| BugSummary { id: test * 10 + k, test_id: Some(test) })
+            })
+            .collect();
+        if self.misfiled_bug {
+            bugs.push(BugSummary { id: 9990, test_id: Some(999) });
+        }
+        let body = bugs.iter().map(|b| b.id).collect();
+        Ok(Fetched { items: bugs, body })
     }
 
     /// Makes every request for a product fail like this.
@@ -209,6 +252,17 @@ impl Host for FakeHost {
             .collect()
     }
 
+    fn fetch_bugs(&mut self, batches: &[Vec<u64>]) -> Vec<ApiResult<Body, BugSummary>> {
+        self.calls.push(format!("fetch_bugs x{}", batches.len()));
+        batches
+            .iter()
+            .map(|batch| {
+                self.bug_requests.push(batch.clone());
+                self.fetch_bug_batch(batch)
+            })
+            .collect()
+    }
+
     fn write_products(&mut self, body: &Body, ids: &[u64]) -> Result<u32, String> {
         assert!(ids.iter().all(|id| body.contains(id)), "asked to write a product that is not in the payload");
         self.stored_products.extend(ids);
@@ -261,6 +315,25 @@ impl Host for FakeHost {
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String> {
         self.problems.retain(|p| p.id != id);
         Ok(())
+    }
+    fn bug_candidates(&mut self, product_ids: &[u64], _since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String> {
+        let stored = |id: &u64| self.stored_tests.get(id).is_some_and(|p| product_ids.contains(p));
+        let candidate = |id: u64| BugCandidate {
+            id,
+            product_id: self.stored_tests[&id],
+            status: self.test_status.get(&id).cloned().unwrap_or_else(|| "running".into()),
+            bugs_synced_at: self.bugs_synced.contains(&id).then_some(NOW),
+        };
+        Ok(self.tests.values().flatten().map(|t| t.0).filter(stored).map(candidate).collect())
+    }
+    fn write_bugs(&mut self, bugs: &Body, ids: &[u64], test_ids: &[u64]) -> Result<u32, String> {
+        assert!(ids.iter().all(|id| bugs.contains(id)), "asked to write a bug that is not in the list");
+        self.stored_bugs.retain(|_, test| !test_ids.contains(test));
+        for &id in ids {
+            self.stored_bugs.insert(id, id / 10);
+        }
+        self.bugs_synced.extend(test_ids.iter().filter(|id| self.stored_tests.contains_key(id)));
+        Ok(ids.len() as u32)
     }
     fn flush(&mut self) -> Result<(), String> {
         self.calls.push("flush".into());

@@ -1,9 +1,11 @@
 //! The port through which the engine reaches the world. One method per import the
 //! engine uses; `Payload` is the host-held response body, opaque to the engine.
 
-use crate::bindings::customer_api::{ApiError, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest};
+use crate::bindings::customer_api::{
+    ApiError, BugSummary, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
+};
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::{FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, LockFacts};
 use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
 
@@ -32,6 +34,7 @@ pub trait Host {
     fn list_products(&mut self) -> ApiResult<Self::Payload, ProductSummary>;
     fn fetch_features(&mut self, requests: &[FeaturesRequest]) -> Vec<ApiResult<Self::Payload, u64>>;
     fn fetch_tests_pages(&mut self, requests: &[TestsPageRequest]) -> Vec<ApiResult<Self::Payload, TestSummary>>;
+    fn fetch_bugs(&mut self, batches: &[Vec<u64>]) -> Vec<ApiResult<Self::Payload, BugSummary>>;
 
     fn write_products(&mut self, body: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
     fn write_features(
@@ -47,5 +50,7 @@ pub trait Host {
     fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String>;
     fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String>;
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String>;
+    fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String>;
+    fn write_bugs(&mut self, bugs: &Self::Payload, ids: &[u64], test_ids: &[u64]) -> Result<u32, String>;
     fn flush(&mut self) -> Result<(), String>;
 }

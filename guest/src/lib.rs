@@ -4,6 +4,7 @@
 //! component glue implements with the world's imports and the tests implement in memory.
 
 pub mod bindings;
+pub mod bugs;
 pub mod discovery;
 pub mod engine;
 pub mod features;

@@ -7,7 +7,7 @@ use crate::bindings::types::{EntityKind, Options, Phase, Scope};
 const CANONICAL: [Phase; 4] = [Phase::Products, Phase::Features, Phase::NewTests, Phase::Bugs];
 
 /// The phases to run: the requested ones (all but bugs when none are given), in canonical
-/// order, reduced to `new-tests` by `incremental-only`, and without phases whose entity
+/// order, reduced to `new-tests` (and `bugs`, if requested) by `incremental-only`, and without phases whose entity
 /// kind the scope excludes.
 pub fn phases(requested: &[Phase], scope: &Scope, options: &Options) -> Vec<Phase> {
     let wanted = |p: Phase| {
@@ -16,7 +16,7 @@ pub fn phases(requested: &[Phase], scope: &Scope, options: &Options) -> Vec<Phas
     CANONICAL
         .into_iter()
         .filter(|&p| wanted(p))
-        .filter(|&p| !options.incremental_only || p == Phase::NewTests)
+        .filter(|&p| !options.incremental_only || matches!(p, Phase::NewTests | Phase::Bugs))
         .filter(|&p| writes_allowed(scope, kind_of(p)))
         .collect()
 }
@@ -73,6 +73,8 @@ mod tests {
     fn incremental_only_keeps_just_new_tests() {
         let got = phases(&[Phase::Products, Phase::Features, Phase::NewTests], &scope(None), &options(true));
         assert_eq!(got, vec![Phase::NewTests]);
+        let got = phases(&[Phase::Bugs, Phase::Products, Phase::NewTests], &scope(None), &options(true));
+        assert_eq!(got, vec![Phase::NewTests, Phase::Bugs], "requested bugs come along");
     }
 
     #[test]

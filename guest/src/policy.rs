@@ -9,6 +9,7 @@
 //! | 500 on a page of tests       | shrink the page and salvage it (see `salvage`)          |
 //! | a body that is not the JSON the API documents | that product's data is lost: an error, and a warning at once |
 //! | anything else                | that product's data is lost: an error naming the endpoint |
+//! | 524 on a batch of bugs       | split the batch (see `bugs`); for a single test, that test's bugs are lost |
 
 use crate::bindings::customer_api::{ApiError, Failure};
 use crate::bindings::types::SyncError;
@@ -18,6 +19,8 @@ pub const FORBIDDEN: u16 = 403;
 pub const NOT_FOUND: u16 = 404;
 /// A real account answers 500 for pages that hold a test it cannot render.
 pub const PAGE_BROKEN: u16 = 500;
+/// The API gave up computing an answer in time: asked for fewer tests, it may not.
+pub const TIMED_OUT: u16 = 524;
 
 /// What to do about one failed request for one product.
 #[derive(Debug)]
@@ -36,6 +39,31 @@ pub enum Verdict {
 /// Whether a failed page of tests should be fetched again in smaller pages.
 pub fn page_is_broken(error: &ApiError) -> bool {
     matches!(error.failure, Failure::HttpStatus(PAGE_BROKEN))
+}
+
+/// Whether a failed batch of bugs should be asked for again in two halves.
+pub fn batch_timed_out(error: &ApiError) -> bool {
+    matches!(error.failure, Failure::HttpStatus(TIMED_OUT))
+}
+
+/// `test 7` or `tests 7, 8, 9`, for messages about a batch.
+pub fn test_list(test_ids: &[u64]) -> String {
+    let ids: Vec<String> = test_ids.iter().map(u64::to_string).collect();
+    format!("{} {}", if ids.len() == 1 { "test" } else { "tests" }, ids.join(", "))
+}
+
+/// Judges a failed request for the bugs of a batch of tests (once no more splitting helps).
+pub fn judge_bugs(error: &ApiError, test_ids: &[u64]) -> Verdict {
+    let reason = match error.failure {
+        Failure::HttpStatus(TIMED_OUT) => "the API timed out (HTTP 524) even when asked for this test alone".into(),
+        _ => error.message.clone(),
+    };
+    let lost = format!("{}: bugs could not be fetched from {}: {reason}", test_list(test_ids), error.endpoint);
+    match error.failure {
+        Failure::HttpStatus(UNAUTHORIZED | FORBIDDEN) => Verdict::Abort(whole_sync_error(error)),
+        Failure::BadPayload => Verdict::Malformed(lost),
+        Failure::HttpStatus(_) | Failure::Network | Failure::TooLarge => Verdict::Lost(lost),
+    }
 }
 
 /// Judges a failed request made for one product; `what` names the data ("features", "tests").
