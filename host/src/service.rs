@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::ApiClient;
-use crate::bindings::types::{SyncError, SyncResult};
+use crate::bindings::types::{Phase, SyncError, SyncResult};
 use crate::capabilities::{HostState, Observer};
 use crate::db::LazyStore;
 use crate::db::writer::StoreWriter;
@@ -191,18 +191,25 @@ pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> Stri
     let seconds = elapsed.as_secs_f64();
     match finished {
         Ok(Ok(r)) => format!(
-            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{})",
+            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{}{})",
             r.duration_seconds,
             r.products_synced,
             r.features_refreshed,
             r.tests_discovered,
             r.tests_updated,
+            bugs_count(r),
             plural_count(r.warnings.len(), "warning"),
             plural_count(r.errors.len(), "error"),
         ),
         Ok(Err(e)) => format!("Sync failed after {seconds:.1}s: {}", describe_error(e)),
         Err(e) => format!("Sync failed after {seconds:.1}s: {e:#}"),
     }
+}
+
+/// Bugs are named only when the bugs phase ran or wrote some.
+fn bugs_count(r: &SyncResult) -> String {
+    let ran = r.phases_completed.contains(&Phase::Bugs) || r.bugs_refreshed > 0;
+    if ran { format!(", {} bugs refreshed", r.bugs_refreshed) } else { String::new() }
 }
 
 fn plural_count(n: usize, what: &str) -> String {

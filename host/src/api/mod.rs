@@ -14,7 +14,8 @@ use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
 pub use payload::{
-    FeatureRecord, Payload, ProductRecord, TestRecord, column_time, parse_features, parse_products, parse_tests,
+    BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord, column_time, non_blank, parse_bugs, parse_features,
+    parse_products, parse_tests,
 };
 pub use retry::{MAX_RETRIES, MAX_RETRY_AFTER};
 
@@ -68,18 +69,29 @@ impl ApiClient {
     /// GETs `endpoint` (relative to the base URL), retrying transient failures, and
     /// parses the body with `parse`.
     pub async fn get<T>(&self, endpoint: &str, parse: fn(&[u8]) -> serde_json::Result<T>) -> Result<T, ApiError> {
-        let (body, attempts) = self.get_with_retries(endpoint).await?;
+        self.get_with(endpoint, parse, &[]).await
+    }
+
+    /// Like [`Self::get`], but the transient statuses in `at_once` come back at the first
+    /// answer: on some endpoints the caller has a better answer to them than asking again.
+    pub async fn get_with<T>(
+        &self,
+        endpoint: &str,
+        parse: fn(&[u8]) -> serde_json::Result<T>,
+        at_once: &[u16],
+    ) -> Result<T, ApiError> {
+        let (body, attempts) = self.get_with_retries(endpoint, at_once).await?;
         parse(&body).map_err(|e| {
             let message = format!("the response is not the JSON the API documents: {e}");
             failure(Failure::BadPayload, endpoint, attempts, message)
         })
     }
 
-    async fn get_with_retries(&self, endpoint: &str) -> Result<(Vec<u8>, u32), ApiError> {
+    async fn get_with_retries(&self, endpoint: &str, at_once: &[u16]) -> Result<(Vec<u8>, u32), ApiError> {
         let (mut attempts, mut retries, mut free_rate_limits) = (0, 0, retry::FREE_RATE_LIMITS);
         loop {
             attempts += 1;
-            let wait = match self.attempt(endpoint).await {
+            let wait = match self.attempt(endpoint, at_once).await {
                 Ok(body) => return Ok((body, attempts)),
                 Err(Attempt::Final(error)) => return Err(error.after(attempts)),
                 Err(Attempt::Transient(error)) => {
@@ -113,7 +125,7 @@ impl ApiClient {
     }
 
     /// One request, holding a slot of the in-flight limit until its body is read.
-    async fn attempt(&self, endpoint: &str) -> Result<Vec<u8>, Attempt> {
+    async fn attempt(&self, endpoint: &str, at_once: &[u16]) -> Result<Vec<u8>, Attempt> {
         let url = self.base.join(endpoint).map_err(|e| {
             Attempt::Final(failure(Failure::BadPayload, endpoint, 1, format!("not a valid endpoint: {e}")))
         })?;
@@ -125,7 +137,8 @@ impl ApiClient {
         }
         if !status.is_success() {
             let error = status_failure(status, endpoint);
-            return Err(if retry::is_transient(status) { Attempt::Transient(error) } else { Attempt::Final(error) });
+            let retried = retry::is_transient(status) && !at_once.contains(&status.as_u16());
+            return Err(if retried { Attempt::Transient(error) } else { Attempt::Final(error) });
         }
         read_limited(response, endpoint).await
     }
@@ -187,6 +200,7 @@ fn status_failure(status: StatusCode, endpoint: &str) -> ApiError {
         401 => format!("the Customer API rejected the token (HTTP 401); check {TOKEN_VAR}"),
         403 => format!("the token may not read {endpoint} (HTTP 403)"),
         404 => format!("{endpoint} does not exist (HTTP 404)"),
+        524 => "the API timed out computing the answer (HTTP 524)".to_string(),
         _ => format!("HTTP {status}"),
     };
     failure(Failure::HttpStatus(code), endpoint, 1, message)
@@ -276,6 +290,18 @@ mod tests {
         assert_eq!(error.attempts, MAX_RETRIES + 1);
         assert!(error.message.contains("after 5 attempts"), "{}", error.message);
         assert_eq!(sim.requests().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_status_asked_for_at_once_is_not_retried() {
+        let sim = Simulator::start(SimConfig::default(), 0).await.unwrap();
+        sim.fail_requests("bugs", 524);
+        let client = client_for(&sim, sim.token()).await;
+        let endpoint = "bugs?filter_test_cycle_ids=1000001";
+        let error = client.get_with(endpoint, parse_bugs, &[524]).await.err().expect("an error");
+        assert_eq!((status_of(&error), error.attempts), (Some(524), 1));
+        assert!(error.message.contains("timed out"), "{}", error.message);
+        assert_eq!(sim.requests().len(), 1);
     }
 
     #[tokio::test]

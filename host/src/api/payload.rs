@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::bindings::customer_api::{EndTime, ProductSummary, TestSummary};
+use crate::bindings::customer_api::{BugSummary, EndTime, ProductSummary, TestSummary};
 
 /// A parsed response held for the engine (the WIT `payload` resource).
 /// Shared, so that a queued write can hold it while the engine drops its handle.
@@ -15,6 +15,7 @@ pub enum Payload {
     Products(Arc<Vec<ProductRecord>>),
     Features(Arc<Vec<FeatureRecord>>),
     Tests(Arc<Vec<TestRecord>>),
+    Bugs(Arc<Vec<BugRecord>>),
 }
 
 #[derive(Deserialize)]
@@ -175,6 +176,96 @@ impl TestRecord {
 }
 
 #[derive(Deserialize)]
+pub struct IdOnly {
+    #[serde(default)]
+    pub id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub struct Author {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A bug's fields as the API sends them. `auto_accepted` and `known` count only when
+/// they are real booleans, and `steps` may be a string (as documented) or a list of
+/// strings (as sent in practice), so those three are read loosely.
+#[derive(Deserialize)]
+pub struct BugFields {
+    pub id: u64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub auto_accepted: Option<serde_json::Value>,
+    #[serde(default)]
+    pub known: Option<serde_json::Value>,
+    #[serde(default)]
+    pub author: Option<Author>,
+    #[serde(default)]
+    pub expected_result: Option<String>,
+    #[serde(default)]
+    pub actual_result: Option<String>,
+    #[serde(default)]
+    pub steps: Option<serde_json::Value>,
+    #[serde(default)]
+    pub test: Option<IdOnly>,
+    #[serde(default)]
+    pub test_feature: Option<IdOnly>,
+    #[serde(default)]
+    pub reported_at: Option<String>,
+}
+
+pub struct BugRecord {
+    pub fields: BugFields,
+    pub reported_at: EndTime,
+    pub raw: Box<RawValue>,
+}
+
+impl BugRecord {
+    pub fn summary(&self) -> BugSummary {
+        BugSummary { id: self.fields.id, test_id: self.test_id() }
+    }
+
+    pub fn test_id(&self) -> Option<u64> {
+        self.fields.test.as_ref().and_then(|t| t.id)
+    }
+
+    /// `accepted` bugs that were accepted automatically are told apart, as the reference does.
+    pub fn status(&self) -> Option<&str> {
+        let status = self.fields.status.as_deref();
+        let auto = self.fields.auto_accepted.as_ref().and_then(serde_json::Value::as_bool) == Some(true);
+        if status == Some("accepted") && auto { Some("auto_accepted") } else { status }
+    }
+
+    pub fn known(&self) -> bool {
+        self.fields.known.as_ref().and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
+
+    /// The steps as one text, a line per step; `None` for anything but text or a list.
+    pub fn steps(&self) -> Option<String> {
+        let text = match self.fields.steps.as_ref()? {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(steps) => steps
+                .iter()
+                .map(|step| step.as_str().map_or_else(|| step.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => return None,
+        };
+        non_blank(Some(&text))
+    }
+}
+
+/// Trimmed text, or `None` when there is none.
+pub fn non_blank(text: Option<&str>) -> Option<String> {
+    text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+#[derive(Deserialize)]
 struct ProductsEnvelope {
     products: Vec<Box<RawValue>>,
 }
@@ -187,6 +278,11 @@ struct FeaturesEnvelope {
 #[derive(Deserialize)]
 struct TestsEnvelope {
     exploratory_tests: Vec<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct BugsEnvelope {
+    bugs: Vec<Box<RawValue>>,
 }
 
 /// Parses `{"products": [...]}`.
@@ -220,6 +316,20 @@ pub fn parse_tests(body: &[u8]) -> serde_json::Result<Vec<TestRecord>> {
             let start_at = parse_instant(fields.start_at.as_deref());
             let end_at = parse_instant(fields.end_at.as_deref());
             Ok(TestRecord { fields, start_at, end_at, raw })
+        })
+        .collect()
+}
+
+/// Parses `{"bugs": [...]}`.
+pub fn parse_bugs(body: &[u8]) -> serde_json::Result<Vec<BugRecord>> {
+    let envelope: BugsEnvelope = serde_json::from_slice(body)?;
+    envelope
+        .bugs
+        .into_iter()
+        .map(|raw| {
+            let fields: BugFields = serde_json::from_str(raw.get())?;
+            let reported_at = parse_instant(fields.reported_at.as_deref());
+            Ok(BugRecord { fields, reported_at, raw })
         })
         .collect()
 }
@@ -268,6 +378,23 @@ mod tests {
         assert_eq!(tests[0].fields.id, 5);
         assert!(tests[0].raw.get().contains(r#""extra":{"kept":true}"#));
         assert!(matches!(tests[0].end_at, EndTime::At(_)));
+    }
+
+    #[test]
+    fn bug_steps_are_read_as_a_list_or_a_string_and_flags_only_as_booleans() {
+        let body = br#"{"bugs":[
+            {"id":1,"status":"accepted","auto_accepted":true,"known":"yes","steps":["Open it.","Click."],"test":{"id":7}},
+            {"id":2,"status":"accepted","auto_accepted":"true","known":true,"steps":"Open it.\nClick."},
+            {"id":3,"steps":42,"actual_result":"  "}
+        ]}"#;
+        let bugs = parse_bugs(body).unwrap();
+        assert_eq!(bugs[0].steps(), bugs[1].steps());
+        assert_eq!(bugs[0].steps().as_deref(), Some("Open it.\nClick."));
+        assert_eq!(bugs[2].steps(), None);
+        assert_eq!((bugs[0].status(), bugs[1].status()), (Some("auto_accepted"), Some("accepted")));
+        assert_eq!((bugs[0].known(), bugs[1].known()), (false, true));
+        assert_eq!((bugs[0].test_id(), bugs[1].test_id()), (Some(7), None));
+        assert_eq!(non_blank(bugs[2].fields.actual_result.as_deref()), None);
     }
 
     #[test]

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use wasmtime::component::{Resource, ResourceTable};
 
 use super::HostState;
-use crate::api::{self, FeatureRecord, Payload, ProductRecord, TestRecord};
+use crate::api::{self, BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord};
 use crate::bindings::customer_api::{
-    ApiError, FeatureList, FeaturesRequest, Host, HostPayload, ProductList, TestsPage, TestsPageRequest,
+    ApiError, BugList, FeatureList, FeaturesRequest, Host, HostPayload, ProductList, TestsPage, TestsPageRequest,
 };
 
 /// A kind of record the API lists, and what the engine is told about a list of them.
 trait Listed: Sized + Send + 'static {
     type Reply;
+    /// Transient statuses that come back at once instead of being retried.
+    const AT_ONCE: &'static [u16] = &[];
     fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>>;
     /// Keeps the records in the table as a payload and summarises them for the engine.
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<Self::Reply>;
@@ -52,6 +54,19 @@ impl Listed for TestRecord {
     }
 }
 
+impl Listed for BugRecord {
+    type Reply = BugList;
+    /// A 524 means "too many tests at once": the engine splits the batch instead.
+    const AT_ONCE: &'static [u16] = &[524];
+    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
+        api::parse_bugs(body)
+    }
+    fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<BugList> {
+        let bugs = records.iter().map(BugRecord::summary).collect();
+        Ok(BugList { bugs, body: table.push(Payload::Bugs(Arc::new(records)))? })
+    }
+}
+
 impl HostState {
     /// GETs every endpoint on its own task and answers in request order.
     async fn fetch_all<R: Listed>(
@@ -62,7 +77,7 @@ impl HostState {
             .into_iter()
             .map(|endpoint| {
                 let client = self.api.clone();
-                tokio::spawn(async move { client.get(&endpoint, R::parse).await })
+                tokio::spawn(async move { client.get_with(&endpoint, R::parse, R::AT_ONCE).await })
             })
             .collect();
         let mut replies = Vec::with_capacity(tasks.len());
@@ -114,5 +129,16 @@ impl Host for HostState {
             .map(|r| format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page))
             .collect();
         self.fetch_all::<TestRecord>(endpoints).await
+    }
+
+    async fn fetch_bugs(&mut self, batches: Vec<Vec<u64>>) -> wasmtime::Result<Vec<Result<BugList, ApiError>>> {
+        let endpoints = batches
+            .iter()
+            .map(|ids| {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                format!("bugs?filter_test_cycle_ids={}", ids.join(","))
+            })
+            .collect();
+        self.fetch_all::<BugRecord>(endpoints).await
     }
 }

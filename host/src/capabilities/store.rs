@@ -6,8 +6,9 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 use super::HostState;
-use crate::api::{FeatureRecord, Payload, ProductRecord, TestRecord};
-use crate::bindings::store::{FeaturePlacement, Host, ProblemRange, ProblemReport, TestsCoverage};
+use crate::api::{BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord};
+use crate::bindings::store::{BugCandidate, FeaturePlacement, Host, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::types::Timestamp;
 use crate::db::writes::{Placement, select};
 
 type Written = wasmtime::Result<Result<u32, String>>;
@@ -114,6 +115,32 @@ impl Host for HostState {
     async fn clear_problem_range(&mut self, id: u64) -> wasmtime::Result<Result<(), String>> {
         self.touch();
         Ok(self.db.write(move |db| db.clear_problem_range(id).map_err(|e| db_error("a problem range", e))))
+    }
+
+    async fn bug_candidates(
+        &mut self,
+        product_ids: Vec<u64>,
+        since: Option<Timestamp>,
+    ) -> wasmtime::Result<Result<Vec<BugCandidate>, String>> {
+        let read = move |db: &mut crate::db::Store| {
+            db.bug_candidates(&product_ids, since)
+                .map_err(|e| format!("could not read the tests whose bugs to fetch: {e}"))
+        };
+        let candidates = self.db.read(read).await;
+        self.touch();
+        Ok(candidates)
+    }
+
+    async fn write_bugs(&mut self, bugs: Resource<Payload>, ids: Vec<u64>, test_ids: Vec<u64>) -> Written {
+        self.touch();
+        let Payload::Bugs(records) = self.table.get(&bugs)? else {
+            return Ok(Err("write-bugs was given a payload that is not a bug list".into()));
+        };
+        let records = Arc::clone(records);
+        Ok(self.queue(ids.len(), move |db| {
+            let chosen = select(&records, &ids, |b: &BugRecord| b.fields.id)?;
+            db.write_bugs(&chosen, &test_ids).map_err(|e| db_error("bugs", e))
+        }))
     }
 
     async fn flush(&mut self) -> wasmtime::Result<Result<(), String>> {

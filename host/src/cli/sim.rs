@@ -25,6 +25,10 @@ struct FaultArgs {
     /// offsets (0 is the newest test), e.g. 2:37,38; repeatable
     #[arg(long, value_name = "PRODUCT:OFFSETS", value_parser = parse_bad_offsets)]
     bad_offsets: Vec<(u64, Vec<u64>)>,
+    /// Answer HTTP 524 to every bugs request whose filter_test_cycle_ids holds one of these
+    /// test ids (comma-separated), as the API does when it cannot list bugs in time
+    #[arg(long, value_name = "TEST_IDS", value_delimiter = ',')]
+    slow_bug_tests: Vec<u64>,
     /// Answer every Nth request with HTTP 429
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     rate_limit_every: Option<u64>,
@@ -59,6 +63,7 @@ impl FaultArgs {
     fn faults(&self) -> Faults {
         Faults {
             bad_offsets: self.bad_offsets.iter().map(|(p, offsets)| (*p, offsets.iter().copied().collect())).collect(),
+            slow_bug_tests: self.slow_bug_tests.iter().copied().collect(),
             rate_limit_every: self.rate_limit_every,
             retry_after_secs: self.retry_after,
             reset_percent: self.reset_percent,

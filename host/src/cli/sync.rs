@@ -27,6 +27,10 @@ pub struct Args {
     /// Only discover new tests (skip the products and features phases)
     #[arg(long)]
     incremental_only: bool,
+    /// Also fetch the bugs of the tests in scope (15 tests per request). Bugs of archived
+    /// and cancelled tests fetched before are kept as they are unless --force is given
+    #[arg(long)]
+    refresh_bugs: bool,
     /// Only write these kinds of rows
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
     entity_types: Vec<Kind>,
@@ -66,6 +70,7 @@ enum Kind {
     Products,
     Features,
     Tests,
+    Bugs,
 }
 
 fn parse_product_id(text: &str) -> Result<u64, String> {
@@ -108,8 +113,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     {
         return Ok(exit);
     }
+    let mut phases = vec![Phase::Products, Phase::Features, Phase::NewTests];
+    if args.refresh_bugs {
+        phases.push(Phase::Bugs);
+    }
     let call = SyncCall {
-        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
+        phases,
         scope: Scope {
             product_ids,
             since: args.since,
@@ -139,5 +148,6 @@ fn entity_kind(kind: Kind) -> EntityKind {
         Kind::Products => EntityKind::Products,
         Kind::Features => EntityKind::Features,
         Kind::Tests => EntityKind::Tests,
+        Kind::Bugs => EntityKind::Bugs,
     }
 }

@@ -1,6 +1,7 @@
 //! The SQLite store: connection set-up, migrations, and the repositories the
 //! capabilities use.
 
+pub mod bugs;
 pub mod coverage;
 pub mod nuke;
 pub mod problems;

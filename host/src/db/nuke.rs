@@ -10,6 +10,7 @@ use super::Store;
 fn targets(product_ids: Option<&[u64]>) -> Vec<(&'static str, String)> {
     let Some(ids) = product_ids else {
         return [
+            "bugs",
             "test_features",
             "test_platforms",
             "tests",
@@ -29,6 +30,7 @@ fn targets(product_ids: Option<&[u64]>) -> Vec<(&'static str, String)> {
     );
     let of_products = format!("customer_id = ?1 AND product_id IN ({list})");
     vec![
+        ("bugs", of_tests.clone()),
         ("test_features", of_tests.clone()),
         ("test_platforms", of_tests),
         ("tests", of_products.clone()),

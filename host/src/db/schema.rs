@@ -147,4 +147,29 @@ CREATE TABLE problem_ranges (
 );
 CREATE INDEX ix_problem_ranges_product ON problem_ranges (customer_id, product_id);
 "#,
+    // 4: bugs, as the BUGS phase fetches them, scoped to the customer like every table.
+    // `reported_by` is the author's name (there is no users table); `steps` is one text,
+    // a line per step.
+    r#"
+CREATE TABLE bugs (
+    customer_id     INTEGER NOT NULL,
+    id              INTEGER NOT NULL,
+    test_id         INTEGER NOT NULL,
+    title           TEXT NOT NULL,
+    severity        TEXT,
+    status          TEXT,
+    raw_data        TEXT NOT NULL,
+    synced_at       TEXT NOT NULL,
+    reported_by     TEXT,
+    test_feature_id INTEGER,
+    actual_result   TEXT,
+    expected_result TEXT,
+    steps           TEXT,
+    reported_at     TEXT,
+    known           INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (customer_id, id)
+);
+CREATE INDEX ix_bugs_test ON bugs (customer_id, test_id);
+CREATE INDEX ix_bugs_status ON bugs (status);
+"#,
 ];

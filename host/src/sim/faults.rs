@@ -15,6 +15,9 @@ pub struct Faults {
     /// Per product, offsets of its newest-first test list whose test the API "cannot
     /// render": a page of tests that covers one answers HTTP 500.
     pub bad_offsets: BTreeMap<u64, BTreeSet<u64>>,
+    /// Tests whose bugs the API "cannot list in time": a bugs request whose
+    /// `filter_test_cycle_ids` holds one of them answers HTTP 524.
+    pub slow_bug_tests: BTreeSet<u64>,
     /// Every Nth request answers HTTP 429 with `Retry-After: retry_after_secs`.
     pub rate_limit_every: Option<u64>,
     pub retry_after_secs: u64,
@@ -79,6 +82,11 @@ impl Faults {
     /// Whether a page of `product`'s tests covering `offsets` hits a bad test.
     pub fn breaks_page(&self, product: u64, offsets: std::ops::Range<u64>) -> bool {
         self.bad_offsets.get(&product).is_some_and(|bad| bad.range(offsets).next().is_some())
+    }
+
+    /// Whether a bugs request for these tests times out.
+    pub fn times_out_bugs(&self, test_ids: &[u64]) -> bool {
+        test_ids.iter().any(|id| self.slow_bug_tests.contains(id))
     }
 
     /// Whether the body for this path (relative to the base URL) should be malformed.

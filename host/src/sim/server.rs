@@ -402,6 +402,10 @@ fn bugs(state: &SimState, params: &Params) -> Result<Vec<u8>, Failure> {
     let ids = param(params, "filter_test_cycle_ids")
         .ok_or_else(|| Failure::bad_request("filter_test_cycle_ids is required"))
         .and_then(parse_ids)?;
+    if state.injected().times_out_bugs(&ids) {
+        let timeout = StatusCode::from_u16(524).expect("a valid status code");
+        return Err(Failure::new(timeout, "the bugs of these tests could not be listed in time"));
+    }
     let list: Vec<_> =
         ids.into_iter().filter_map(|id| locate(state, id)).flat_map(|(product, n)| product.bugs(n)).collect();
     Ok(envelope("bugs", &list))

@@ -1,0 +1,95 @@
+//! The BUGS phase's reads and writes: which stored tests may need their bugs, and a
+//! batch's bugs written as the complete set of bugs of its tests.
+
+use chrono::NaiveDateTime;
+use rusqlite::{Transaction, params};
+
+use super::{Store, now_column};
+use crate::api::{BugRecord, column_time, non_blank};
+use crate::bindings::customer_api::EndTime;
+use crate::bindings::store::BugCandidate;
+use crate::bindings::types::Timestamp;
+
+impl Store {
+    /// The customer's tests of these products that ended at or after `since` (or have
+    /// no end), newest first.
+    pub fn bug_candidates(&self, product_ids: &[u64], since: Option<Timestamp>) -> rusqlite::Result<Vec<BugCandidate>> {
+        // Ids come from the engine as numbers, so inlining them is safe.
+        let list = product_ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let since = since.and_then(|ms| column_time(&EndTime::At(ms)));
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, product_id, status, bugs_synced_at FROM tests
+             WHERE customer_id = ?1 AND product_id IN ({list}) AND (?2 IS NULL OR end_at IS NULL OR end_at >= ?2)
+             ORDER BY end_at IS NULL, end_at DESC, id DESC"
+        ))?;
+        let rows = stmt.query_map(params![self.customer_id, since], |r| {
+            Ok(BugCandidate {
+                id: r.get::<_, i64>(0)? as u64,
+                product_id: r.get::<_, i64>(1)? as u64,
+                status: r.get(2)?,
+                bugs_synced_at: r.get::<_, Option<String>>(3)?.as_deref().and_then(column_millis),
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Replaces the bugs of `test_ids` with `bugs` and marks those tests' bugs as synced.
+    pub fn write_bugs(&mut self, bugs: &[&BugRecord], test_ids: &[u64]) -> rusqlite::Result<u32> {
+        let customer = self.customer_id;
+        let tx = self.conn.transaction()?;
+        let now = now_column();
+        for &test_id in test_ids {
+            tx.prepare_cached("DELETE FROM bugs WHERE customer_id = ?1 AND test_id = ?2")?
+                .execute(params![customer, test_id as i64])?;
+        }
+        for bug in bugs {
+            upsert_bug(&tx, customer, bug, &now)?;
+        }
+        for &test_id in test_ids {
+            tx.prepare_cached("UPDATE tests SET bugs_synced_at = ?3 WHERE customer_id = ?1 AND id = ?2")?
+                .execute(params![customer, test_id as i64, now])?;
+        }
+        tx.commit()?;
+        Ok(bugs.len() as u32)
+    }
+}
+
+fn upsert_bug(tx: &Transaction, customer: i64, bug: &BugRecord, now: &str) -> rusqlite::Result<()> {
+    let f = &bug.fields;
+    // The engine only writes bugs that name a test of their batch.
+    let Some(test_id) = bug.test_id() else { return Ok(()) };
+    tx.prepare_cached(
+        "INSERT INTO bugs (customer_id, id, test_id, title, severity, status, raw_data, synced_at, reported_by,
+                           test_feature_id, actual_result, expected_result, steps, reported_at, known)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (customer_id, id) DO UPDATE SET
+           test_id = excluded.test_id, title = excluded.title, severity = excluded.severity,
+           status = excluded.status, raw_data = excluded.raw_data, synced_at = excluded.synced_at,
+           reported_by = excluded.reported_by, test_feature_id = excluded.test_feature_id,
+           actual_result = excluded.actual_result, expected_result = excluded.expected_result,
+           steps = excluded.steps, reported_at = excluded.reported_at, known = excluded.known",
+    )?
+    .execute(params![
+        customer,
+        f.id as i64,
+        test_id as i64,
+        f.title.as_deref().unwrap_or("Untitled"),
+        f.severity,
+        bug.status(),
+        bug.raw.get(),
+        now,
+        f.author.as_ref().and_then(|a| a.name.as_deref()),
+        f.test_feature.as_ref().and_then(|t| t.id).map(|id| id as i64),
+        non_blank(f.actual_result.as_deref()),
+        non_blank(f.expected_result.as_deref()),
+        bug.steps(),
+        column_time(&bug.reported_at),
+        bug.known()
+    ])?;
+    Ok(())
+}
+
+/// A time column back in milliseconds since the epoch.
+fn column_millis(text: &str) -> Option<Timestamp> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc().timestamp_millis())
+}
