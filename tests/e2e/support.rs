@@ -135,7 +135,7 @@ pub fn count(db: &Path, sql: &str) -> i64 {
 pub fn snapshot(db: &Path) -> Vec<String> {
     let conn = Connection::open(db).expect("the database opens");
     let mut rows = Vec::new();
-    for table in ["products", "features", "tests", "test_features", "test_platforms", "sync_metadata"] {
+    for table in ["products", "features", "tests", "test_features", "test_platforms", "bugs", "sync_metadata"] {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
         let width = stmt.column_count();
         let mut query = stmt.query([]).unwrap();
