@@ -93,3 +93,60 @@ fn upsert_bug(tx: &Transaction, customer: i64, bug: &BugRecord, now: &str) -> ru
 fn column_millis(text: &str) -> Option<Timestamp> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc().timestamp_millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{parse_bugs, parse_tests};
+
+    /// A store holding tests 7 (ended 2026-01-02), 8 (ended 2026-03-01) and 9 (no end) of product 1.
+    fn store(dir: &tempfile::TempDir, customer: i64) -> Store {
+        let mut store = Store::open(&dir.path().join("t.db"), customer).unwrap();
+        let body = br#"{"exploratory_tests":[
+            {"id":7,"status":"archived","end_at":"2026-01-02T00:00:00Z"},
+            {"id":8,"status":"running","end_at":"2026-03-01T00:00:00Z"},
+            {"id":9,"status":"running"}]}"#;
+        let tests = parse_tests(body).unwrap();
+        store.write_tests(1, &tests.iter().collect::<Vec<_>>()).unwrap();
+        store
+    }
+
+    fn bugs(json: &str) -> Vec<BugRecord> {
+        parse_bugs(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn candidates_are_newest_first_honour_since_and_show_when_bugs_were_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store(&dir, 1);
+        let ids = |c: Vec<BugCandidate>| c.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.bug_candidates(&[1], None).unwrap()), [8, 7, 9]);
+        let february = chrono::DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z").unwrap().timestamp_millis();
+        assert_eq!(ids(store.bug_candidates(&[1], Some(february)).unwrap()), [8, 9], "no end is kept");
+        assert!(store.bug_candidates(&[2], None).unwrap().is_empty());
+
+        store.write_bugs(&[], &[7]).unwrap();
+        let candidates = store.bug_candidates(&[1], None).unwrap();
+        assert!(candidates[1].bugs_synced_at.is_some() && candidates[0].bugs_synced_at.is_none());
+        assert_eq!(candidates[1].status, "archived");
+    }
+
+    #[test]
+    fn a_batch_replaces_its_tests_bugs_and_leaves_other_customers_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut theirs = store(&dir, 2);
+        let first = bugs(r#"{"bugs":[{"id":70,"test":{"id":7}},{"id":71,"test":{"id":7}},{"id":80,"test":{"id":8}}]}"#);
+        theirs.write_bugs(&first.iter().collect::<Vec<_>>(), &[7, 8]).unwrap();
+        let mut ours = store(&dir, 1);
+        ours.write_bugs(&first.iter().collect::<Vec<_>>(), &[7, 8]).unwrap();
+        let second = bugs(r#"{"bugs":[{"id":71,"title":"  Renamed","test":{"id":7}}]}"#);
+        ours.write_bugs(&second.iter().collect::<Vec<_>>(), &[7, 8]).unwrap();
+        let rows = |customer: i64| -> Vec<(i64, String)> {
+            let sql = "SELECT id, title FROM bugs WHERE customer_id = ?1 ORDER BY id";
+            let mut stmt = ours.conn.prepare(sql).unwrap();
+            stmt.query_map([customer], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(rows(1), [(71, "  Renamed".to_string())], "bugs gone upstream are gone here too");
+        assert_eq!(rows(2).len(), 3);
+    }
+}
