@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use testio_sync::runtime::ENGINE_WASM;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
+use wit_component::{DecodedWasm, WitPrinter};
+use wit_parser::{Resolve, WorldId, WorldItem};
 
 #[test]
 fn the_component_imports_only_testio_sync_interfaces() {
@@ -38,4 +40,53 @@ async fn the_compiled_engine_is_cached_and_a_damaged_cache_is_rebuilt() {
     std::fs::write(&cached[0], b"not compiled code").unwrap();
     account.run_with(&args, account.sim.token(), &env).await.expect(0);
     assert!(std::fs::read(&cached[0]).unwrap().len() > 1000, "the damaged cache entry was rewritten");
+}
+
+/// What a host sees of a world: its imports and exports, then each interface's types and
+/// functions. Items are sorted and docs left out, since a decoded component keeps neither
+/// the source order nor the docs.
+fn contract(mut resolve: Resolve, world: WorldId) -> String {
+    for (_, interface) in resolve.interfaces.iter_mut() {
+        interface.types.sort_keys();
+        interface.functions.sort_keys();
+    }
+    let world = &resolve.worlds[world];
+    let directions = [("import", &world.imports), ("export", &world.exports)];
+    let mut items: Vec<String> = directions
+        .into_iter()
+        .flat_map(|(direction, items)| items.iter().map(move |(key, item)| (direction, key, item)))
+        .map(|(direction, key, item)| {
+            let name = resolve.name_world_key(key);
+            let WorldItem::Interface { id, .. } = item else {
+                return format!("{direction} {name}: not an interface");
+            };
+            let mut printer = WitPrinter::default();
+            printer.emit_docs(false);
+            printer.print_interface(&resolve, *id).expect("a resolved interface prints");
+            format!("{direction} {name} {{\n{}\n}}", printer.output)
+        })
+        .collect();
+    items.sort();
+    items.join("\n")
+}
+
+#[test]
+fn the_built_component_has_the_world_in_wit() {
+    let wit_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let mut declared = Resolve::default();
+    let (package, _) = declared.push_dir(&wit_dir).unwrap();
+    assert_eq!(declared.packages[package].name.to_string(), "testio:sync@0.1.0");
+    let world = declared.select_world(&[package], Some("sync-engine")).unwrap();
+    let declared = contract(declared, world);
+
+    let DecodedWasm::Component(built, world) = wit_component::decode(ENGINE_WASM).unwrap() else {
+        panic!("the engine is not a component")
+    };
+    let built = contract(built, world);
+    assert!(built.contains("export testio:sync/engine@0.1.0 {"), "{built}");
+    assert_eq!(
+        built, declared,
+        "the built component's world (left) differs from wit/ (right): an import the engine never calls is left \
+         out of the component, so every function in wit/ must be used by the engine"
+    );
 }

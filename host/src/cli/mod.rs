@@ -1,5 +1,6 @@
 //! The `testio-sync` command line: one file per command.
 
+mod component;
 mod demo;
 mod history;
 mod nuke;
@@ -39,6 +40,8 @@ enum Command {
     Sim(sim::Args),
     /// Sync a simulated account into a fresh local database, then sync it again
     Demo(demo::Args),
+    /// Write the engine component (the wasm the sync runs) to a file, for other hosts
+    Component(component::Args),
 }
 
 /// How a command ended.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
             Command::Problems(args) => problems::run(args),
             Command::Sim(args) => sim::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Component(args) => component::run(args),
         }
     });
     match exit {

@@ -1,0 +1,122 @@
+// testio:sync/customer-api over Node's fetch. Each batch goes to the HTTP worker in one
+// blocking call and runs there concurrently; this side turns every answer into the
+// summary the engine asks for plus a `Payload` that holds the parsed records.
+
+import { fileURLToPath } from 'node:url';
+
+import { createSyncFn } from 'synckit';
+
+import { ComponentFailure } from './failure.mjs';
+import { parseInstant } from './instant.mjs';
+
+const fetchBatch = createSyncFn(fileURLToPath(new URL('./http-worker.mjs', import.meta.url)));
+
+/** The `payload` resource: the records of one parsed answer, by id. */
+export class Payload {
+  constructor(kind, records) {
+    this.kind = kind;
+    this.byId = new Map(records.map((record) => [record.id, record]));
+  }
+}
+
+/** A body of the wrong shape; its message says what was wrong. */
+class ShapeError extends Error {}
+
+export function customerApi({ baseUrl, token, maxInFlight = 10 }) {
+  const settings = { baseUrl: baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`, token, maxInFlight };
+
+  /** GETs every endpoint and answers in request order with `ok(reply)` or `err(api-error)`. */
+  function fetchAll(endpoints, envelope, reply) {
+    return fetchBatch(settings, endpoints).map((answer, i) => {
+      const endpoint = endpoints[i];
+      const failure = judge(answer, endpoint);
+      if (failure) return { tag: 'err', val: failure };
+      try {
+        return { tag: 'ok', val: reply(records(answer.body, envelope)) };
+      } catch (error) {
+        if (!(error instanceof ShapeError)) throw error;
+        const message = `the response is not the JSON the API documents: ${error.message}`;
+        return { tag: 'err', val: apiError('bad-payload', undefined, endpoint, message) };
+      }
+    });
+  }
+
+  return {
+    Payload,
+    listProducts() {
+      const [answer] = fetchAll(['products'], 'products', (products) => ({
+        products: products.map(productSummary),
+        body: new Payload('products', products),
+      }));
+      if (answer.tag === 'err') throw new ComponentFailure(answer.val);
+      return answer.val;
+    },
+    fetchFeatures(requests) {
+      const endpoints = requests.map(({ productId, sectionId }) =>
+        sectionId === undefined
+          ? `products/${productId}/features`
+          : `products/${productId}/sections/${sectionId}/features`,
+      );
+      return fetchAll(endpoints, 'features', (features) => ({
+        featureIds: BigUint64Array.from(features, (f) => f.id),
+        body: new Payload('features', features),
+      }));
+    },
+    fetchTestsPages(requests) {
+      const endpoints = requests.map(
+        ({ productId, page, perPage }) => `products/${productId}/exploratory_tests?page=${page}&per_page=${perPage}`,
+      );
+      return fetchAll(endpoints, 'exploratory_tests', (tests) => ({
+        tests: tests.map((t) => ({ id: t.id, endAt: parseInstant(t.json.end_at) })),
+        body: new Payload('tests', tests),
+      }));
+    },
+  };
+}
+
+/** The api-error for an answer that is not a success, or nothing. */
+function judge(answer, endpoint) {
+  if (answer.network) return apiError('network', undefined, endpoint, answer.network);
+  const { status } = answer;
+  if (status === 401) {
+    return apiError('unauthorized', status, endpoint, 'the Customer API rejected the token (HTTP 401)');
+  }
+  if (status === 403) return apiError('forbidden', status, endpoint, `the token may not read ${endpoint} (HTTP 403)`);
+  if (status === 404) return apiError('not-found', status, endpoint, `${endpoint} does not exist (HTTP 404)`);
+  if (status < 200 || status > 299) return apiError('server', status, endpoint, `HTTP ${status}`);
+  if (answer.tooLarge) return apiError('bad-payload', undefined, endpoint, 'the response is larger than 64 MiB; refused it');
+  return null;
+}
+
+function apiError(kind, status, endpoint, message) {
+  return { kind, status, endpoint, message };
+}
+
+/** The records of `{"<envelope>": [...]}`, each as `{ id, json }` with a bigint id. */
+function records(body, envelope) {
+  let parsed;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw new ShapeError(error.message);
+  }
+  const list = parsed?.[envelope];
+  if (!Array.isArray(list)) throw new ShapeError(`no "${envelope}" list`);
+  return list.map((json, i) => ({ id: recordId(json?.id, `${envelope}[${i}].id`), json }));
+}
+
+function recordId(value, where) {
+  if (!Number.isSafeInteger(value) || value < 0) throw new ShapeError(`${where} is not an id`);
+  return BigInt(value);
+}
+
+function productSummary({ id, json }) {
+  const sectionIds = (field) =>
+    BigUint64Array.from(json[field] ?? [], (section, i) => recordId(section?.id, `product ${id} ${field}[${i}].id`));
+  return {
+    id,
+    name: typeof json.name === 'string' ? json.name : 'Untitled Product',
+    sectionIds: sectionIds('sections'),
+    sectionsWithDefaultIds: sectionIds('sections_with_default'),
+  };
+}

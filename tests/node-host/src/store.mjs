@@ -1,0 +1,59 @@
+// testio:sync/store in memory: one Map per table, keyed by id. Writes are synchronous and
+// all-or-nothing (every id is checked before anything is written), so `flush` has nothing
+// to wait for. Errors are thrown as one-line messages, which jco hands the engine as `err`.
+
+import { ComponentFailure } from './failure.mjs';
+
+export function memoryStore() {
+  const tables = { products: new Map(), features: new Map(), tests: new Map() };
+
+  function expectKind(payload, kind, what) {
+    if (payload.kind !== kind) throw new ComponentFailure(`${what} was given a payload of ${payload.kind}, not ${kind}`);
+  }
+
+  /** The records of `payload` with these ids, or a failure naming the first missing one. */
+  function select(payload, kind, ids, what) {
+    expectKind(payload, kind, what);
+    return Array.from(ids, (id) => {
+      const record = payload.byId.get(id);
+      if (!record) throw new ComponentFailure(`${what}: ${kind} ${id} is not in the payload it was said to come from`);
+      return record;
+    });
+  }
+
+  function put(table, rows) {
+    for (const row of rows) table.set(row.id, row);
+    return rows.length;
+  }
+
+  return {
+    tables,
+    imports: {
+      writeProducts(payload, ids) {
+        const chosen = select(payload, 'products', ids, 'write-products');
+        return put(tables.products, chosen.map(({ id, json }) => ({ id, data: json })));
+      },
+      writeFeatures(productId, lists, placements) {
+        const byId = new Map();
+        for (const list of lists) {
+          expectKind(list, 'features', 'write-features');
+          for (const [id, record] of list.byId) byId.set(id, record);
+        }
+        const rows = placements.map(({ id, sectionIds }) => {
+          const record = byId.get(id);
+          if (!record) throw new ComponentFailure(`write-features: feature ${id} is not in the feature lists given`);
+          return { id, productId, sectionIds: [...sectionIds], data: record.json };
+        });
+        return put(tables.features, rows);
+      },
+      knownTests(ids) {
+        return BigUint64Array.from(Array.from(ids).filter((id) => tables.tests.has(id)));
+      },
+      writeTests(productId, page, ids) {
+        const chosen = select(page, 'tests', ids, 'write-tests');
+        return put(tables.tests, chosen.map(({ id, json }) => ({ id, productId, data: json })));
+      },
+      flush() {},
+    },
+  };
+}

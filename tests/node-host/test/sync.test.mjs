@@ -1,0 +1,96 @@
+// The engine component in a second host: Node.js, through jco, with every capability in
+// JavaScript. It must come to the same counts as the native host for the same account.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { loadEngine } from '../src/engine.mjs';
+import { nodeHost } from '../src/host.mjs';
+import { nativeSync, startSimulator, writeComponent } from './support.mjs';
+
+const ACCOUNT = { products: 3, features: 5, tests: 60 };
+const PHASES = ['products', 'features', 'new-tests'];
+const OPTIONS = { forceRefresh: false, incrementalOnly: false, nuke: false };
+
+/** The parts of a SyncResult that must not depend on the host; duration does. */
+function counts(result) {
+  return {
+    phasesCompleted: result.phasesCompleted,
+    productsSynced: result.productsSynced,
+    featuresRefreshed: result.featuresRefreshed,
+    testsDiscovered: result.testsDiscovered,
+    testsUpdated: result.testsUpdated,
+    bugsRefreshed: result.bugsRefreshed,
+    warnings: result.warnings,
+    errors: result.errors,
+  };
+}
+
+/** The native host's `--json` result (snake_case, as the reference prints it) in the same shape. */
+function nativeCounts(json) {
+  return counts({
+    phasesCompleted: json.phases_completed.map((phase) => phase.replaceAll('_', '-')),
+    productsSynced: json.products_synced,
+    featuresRefreshed: json.features_refreshed,
+    testsDiscovered: json.tests_discovered,
+    testsUpdated: json.tests_updated,
+    bugsRefreshed: json.bugs_refreshed,
+    warnings: json.warnings,
+    errors: json.errors,
+  });
+}
+
+describe('the engine component in a Node.js host', () => {
+  let sim;
+  let dir;
+  let newEngine;
+
+  before(async () => {
+    sim = await startSimulator(ACCOUNT);
+    dir = await mkdtemp(join(tmpdir(), 'testio-node-host-'));
+    await writeComponent(join(dir, 'engine.wasm'));
+    newEngine = await loadEngine(join(dir, 'engine.wasm'), join(dir, 'transpiled'));
+  });
+
+  after(async () => {
+    sim?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a cold sync counts what the native host counts, and a second sync discovers nothing', async () => {
+    const native = await nativeSync(sim, join(dir, 'native.db'));
+    assert.equal(native.status, 'success', JSON.stringify(native));
+
+    const host = nodeHost({ baseUrl: sim.baseUrl, token: sim.token });
+    const first = newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli');
+    assert.deepEqual(counts(first), nativeCounts(native));
+    assert.equal(first.testsDiscovered, ACCOUNT.products * ACCOUNT.tests);
+    assert.equal(host.store.products.size, ACCOUNT.products);
+    assert.equal(host.store.features.size, ACCOUNT.products * ACCOUNT.features);
+    assert.equal(host.store.tests.size, ACCOUNT.products * ACCOUNT.tests);
+
+    const second = newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli');
+    assert.equal(second.testsDiscovered, 0);
+    assert.deepEqual(second.errors, []);
+    assert.equal(host.store.tests.size, ACCOUNT.products * ACCOUNT.tests);
+
+    const log = host.events.syncLog;
+    assert.deepEqual(log.map((run) => [run.id, run.trigger, run.outcome.tag]), [[1n, 'cli', 'ok'], [2n, 'cli', 'ok']]);
+    assert.equal(log[1].outcome.val.testsDiscovered, 0);
+    const phasesReported = new Set(host.events.progress.map((update) => update.phase));
+    assert.deepEqual([...phasesReported], PHASES);
+  });
+
+  test('a rejected token stops the sync with `unauthorized` before anything is stored', () => {
+    const host = nodeHost({ baseUrl: sim.baseUrl, token: 'not-the-token' });
+    assert.throws(
+      () => newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli'),
+      (error) => error.payload?.tag === 'unauthorized' && !error.payload.val.includes('not-the-token'),
+    );
+    assert.equal(host.store.products.size, 0);
+    assert.equal(host.events.syncLog[0].outcome.tag, 'err');
+  });
+});
