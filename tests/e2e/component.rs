@@ -84,9 +84,14 @@ fn the_built_component_has_the_world_in_wit() {
     };
     let built = contract(built, world);
     assert!(built.contains("export testio:sync/engine@0.1.0 {"), "{built}");
-    assert_eq!(
-        built, declared,
-        "the built component's world (left) differs from wit/ (right): an import the engine never calls is left \
-         out of the component, so every function in wit/ must be used by the engine"
+    let only_in = |a: &str, b: &str| -> Vec<String> {
+        a.lines().filter(|line| !b.lines().any(|other| other == *line)).map(str::to_string).collect()
+    };
+    assert!(
+        built == declared,
+        "the built component's world differs from wit/ (an import the engine never calls is left out of the \
+         component, so the engine must use every function in wit/)\nonly in wit/: {:#?}\nonly in the component: {:#?}",
+        only_in(&declared, &built),
+        only_in(&built, &declared),
     );
 }
