@@ -17,7 +17,6 @@ export function nodeHost({ baseUrl, token, maxInFlight }) {
   const store = memoryStore();
   const lock = syncLock({ clock: time });
   const capabilities = {
-    types: {},
     clock: time,
     events: log.imports,
     'sync-lock': lock.imports,
