@@ -8,7 +8,8 @@ use std::process::Command;
 fn main() {
     let host = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
     let root = host.parent().expect("host/ sits in the workspace").to_path_buf();
-    for input in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock", ".cargo/config.toml"] {
+    // The root manifest holds the `guest` profile (size settings) as well as the workspace.
+    for input in ["guest/src", "guest/Cargo.toml", "Cargo.toml", "wit", "Cargo.lock", ".cargo/config.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
     let target_dir = root.join("target").join("engine");

@@ -36,7 +36,7 @@ export function customerApi({ baseUrl, token, maxInFlight = 10 }) {
       } catch (error) {
         if (!(error instanceof ShapeError)) throw error;
         const message = `the response is not the JSON the API documents: ${error.message}`;
-        return { tag: 'err', val: apiError('bad-payload', undefined, endpoint, message) };
+        return { tag: 'err', val: { failure: { tag: 'bad-payload' }, endpoint, attempts: answer.attempts, message } };
       }
     });
   }
@@ -76,20 +76,16 @@ export function customerApi({ baseUrl, token, maxInFlight = 10 }) {
 
 /** The api-error for an answer that is not a success, or nothing. */
 function judge(answer, endpoint) {
-  if (answer.network) return apiError('network', undefined, endpoint, answer.network);
+  const failed = (failure, message) => ({ failure, endpoint, attempts: answer.attempts, message });
+  if (answer.network) return failed({ tag: 'network' }, answer.network);
   const { status } = answer;
-  if (status === 401) {
-    return apiError('unauthorized', status, endpoint, 'the Customer API rejected the token (HTTP 401)');
+  if (status < 200 || status > 299) {
+    const message =
+      status === 401 ? 'the Customer API rejected the token (HTTP 401); check the token this host was given' : `HTTP ${status}`;
+    return failed({ tag: 'http-status', val: status }, message);
   }
-  if (status === 403) return apiError('forbidden', status, endpoint, `the token may not read ${endpoint} (HTTP 403)`);
-  if (status === 404) return apiError('not-found', status, endpoint, `${endpoint} does not exist (HTTP 404)`);
-  if (status < 200 || status > 299) return apiError('server', status, endpoint, `HTTP ${status}`);
-  if (answer.tooLarge) return apiError('bad-payload', undefined, endpoint, 'the response is larger than 64 MiB; refused it');
+  if (answer.tooLarge) return failed({ tag: 'too-large' }, 'the response is larger than 64 MiB; refused it');
   return null;
-}
-
-function apiError(kind, status, endpoint, message) {
-  return { kind, status, endpoint, message };
 }
 
 /** The records of `{"<envelope>": [...]}`, each as `{ id, json }` with a bigint id. */

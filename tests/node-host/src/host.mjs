@@ -14,7 +14,7 @@ const VERSION = '0.1.0';
 export function nodeHost({ baseUrl, token, maxInFlight }) {
   const time = clock();
   const log = events({ clock: time });
-  const store = memoryStore();
+  const store = memoryStore({ clock: time });
   const lock = syncLock({ clock: time });
   const capabilities = {
     clock: time,

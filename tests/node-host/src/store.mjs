@@ -4,8 +4,9 @@
 
 import { ComponentFailure } from './failure.mjs';
 
-export function memoryStore() {
-  const tables = { products: new Map(), features: new Map(), tests: new Map() };
+export function memoryStore({ clock }) {
+  const tables = { products: new Map(), features: new Map(), tests: new Map(), coverage: new Map(), problemRanges: new Map() };
+  let lastRangeId = 0n;
 
   function expectKind(payload, kind, what) {
     if (payload.kind !== kind) throw new ComponentFailure(`${what} was given a payload of ${payload.kind}, not ${kind}`);
@@ -53,7 +54,38 @@ export function memoryStore() {
         const chosen = select(page, 'tests', ids, 'write-tests');
         return put(tables.tests, chosen.map(({ id, json }) => ({ id, productId, data: json })));
       },
+      testsCoverageOf(productIds) {
+        return Array.from(productIds, (id) => tables.coverage.get(id) ?? { tag: 'none' });
+      },
+      setTestsCoverage(productId, coverage) {
+        tables.coverage.set(productId, coverage);
+      },
+      problemRanges(productIds) {
+        const wanted = new Set(productIds);
+        // A Map iterates in insertion order, which is oldest record first.
+        return [...tables.problemRanges.values()].filter((r) => wanted.size === 0 || wanted.has(r.report.productId));
+      },
+      recordProblemRange(report) {
+        const now = clock.now();
+        const same = [...tables.problemRanges.values()].find(
+          (r) => r.report.productId === report.productId && sameNeighbours(r.report, report),
+        );
+        if (same) {
+          Object.assign(same, { report, attempts: same.attempts + 1, lastSeen: now });
+        } else {
+          const id = ++lastRangeId;
+          tables.problemRanges.set(id, { id, report, attempts: 1, firstSeen: now, lastSeen: now });
+        }
+      },
+      clearProblemRange(id) {
+        tables.problemRanges.delete(id);
+      },
       flush() {},
     },
   };
+}
+
+/** Ranges are recognised by the tests around them: same ids, and a missing one matches a missing one. */
+function sameNeighbours(a, b) {
+  return a.before?.id === b.before?.id && a.after?.id === b.after?.id;
 }

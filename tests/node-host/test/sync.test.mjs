@@ -71,6 +71,8 @@ describe('the engine component in a Node.js host', () => {
     assert.equal(host.store.products.size, ACCOUNT.products);
     assert.equal(host.store.features.size, ACCOUNT.products * ACCOUNT.features);
     assert.equal(host.store.tests.size, ACCOUNT.products * ACCOUNT.tests);
+    const coverage = [...host.store.coverage.values()].map((c) => c.tag);
+    assert.deepEqual(coverage, Array(ACCOUNT.products).fill('all'), 'every walk reached the oldest test');
 
     const second = newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli');
     assert.equal(second.testsDiscovered, 0);
