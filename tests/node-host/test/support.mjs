@@ -19,18 +19,24 @@ export function binary() {
 }
 
 /** Serves a simulated account on a free port; resolves once it prints its base URL. */
-export async function startSimulator({ products, features, tests }) {
-  const args = ['sim', '--port', '0', '--products', products, '--features', features, '--tests', tests];
+export async function startSimulator({ products, features, tests }, faults = []) {
+  const args = ['sim', '--port', '0', '--products', products, '--features', features, '--tests', tests, ...faults];
   const child = spawn(binary(), args.map(String), { stdio: ['ignore', 'pipe', 'ignore'] });
   const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`the simulator exited (${code})`))));
   const [baseUrl] = await Promise.race([createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((l) => [l.value]), exited]);
   return { baseUrl, token: SIM_TOKEN, stop: () => child.kill('SIGINT') };
 }
 
-/** `testio-sync sync --json` into `db`; the parsed JSON result. */
+const PARTIAL_FAILURE = 2;
+
+/** `testio-sync sync --json` into `db`; the parsed JSON result (also of a partial failure). */
 export async function nativeSync(sim, db) {
   const env = { ...process.env, TESTIO_CUSTOMER_API_TOKEN: sim.token };
-  const { stdout } = await run(binary(), ['sync', '--json', '--no-wait', '--db', db, '--base-url', sim.baseUrl], { env });
+  const args = ['sync', '--json', '--no-wait', '--db', db, '--base-url', sim.baseUrl];
+  const { stdout } = await run(binary(), args, { env }).catch((error) => {
+    if (error.code !== PARTIAL_FAILURE) throw error;
+    return error;
+  });
   return JSON.parse(stdout);
 }
 

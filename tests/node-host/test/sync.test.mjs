@@ -43,6 +43,12 @@ function nativeCounts(json) {
   });
 }
 
+/** Syncs `sim` with the native binary and then with `host`; both results. */
+async function syncBoth(sim, dir, host, newEngine) {
+  const native = await nativeSync(sim, join(dir, `native-${Date.now()}.db`));
+  return { native, node: newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli') };
+}
+
 describe('the engine component in a Node.js host', () => {
   let sim;
   let dir;
@@ -61,11 +67,9 @@ describe('the engine component in a Node.js host', () => {
   });
 
   test('a cold sync counts what the native host counts, and a second sync discovers nothing', async () => {
-    const native = await nativeSync(sim, join(dir, 'native.db'));
-    assert.equal(native.status, 'success', JSON.stringify(native));
-
     const host = nodeHost({ baseUrl: sim.baseUrl, token: sim.token });
-    const first = newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli');
+    const { native, node: first } = await syncBoth(sim, dir, host, newEngine);
+    assert.equal(native.status, 'success', JSON.stringify(native));
     assert.deepEqual(counts(first), nativeCounts(native));
     assert.equal(first.testsDiscovered, ACCOUNT.products * ACCOUNT.tests);
     assert.equal(host.store.products.size, ACCOUNT.products);
@@ -94,5 +98,24 @@ describe('the engine component in a Node.js host', () => {
     );
     assert.equal(host.store.products.size, 0);
     assert.equal(host.events.syncLog[0].outcome.tag, 'err');
+  });
+
+  test('through 429s and a broken page, it counts and reports what the native host does', async () => {
+    // Every 4th request is rate limited (retried after Retry-After, 0 s here), and the page
+    // holding product 2's tests at offsets 37 and 38 always fails with HTTP 500.
+    const faults = ['--rate-limit-every', '4', '--retry-after', '0', '--bad-offsets', '2:37,38'];
+    const faulty = await startSimulator(ACCOUNT, faults);
+    try {
+      const host = nodeHost({ baseUrl: faulty.baseUrl, token: faulty.token });
+      const { native, node } = await syncBoth(faulty, dir, host, newEngine);
+      assert.equal(native.status, 'partial_failure', JSON.stringify(native));
+      assert.deepEqual(counts(node), nativeCounts(native));
+      assert.equal(node.testsDiscovered, ACCOUNT.products * ACCOUNT.tests - 2);
+      assert.equal(host.store.problemRanges.size, 1);
+      const [range] = host.store.problemRanges.values();
+      assert.deepEqual([range.report.productId, range.report.firstOffset, range.report.lastOffset], [2n, 37, 38]);
+    } finally {
+      faulty.stop();
+    }
   });
 });
