@@ -95,3 +95,20 @@ fn the_built_component_has_the_world_in_wit() {
         only_in(&built, &declared),
     );
 }
+
+#[tokio::test]
+async fn the_component_command_writes_the_embedded_engine_or_says_where_it_could_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("engine.wasm");
+    let run = crate::support::run_offline(&["component", "--out", out.to_str().unwrap()]).await.expect(0);
+    assert_eq!(std::fs::read(&out).unwrap(), ENGINE_WASM);
+    assert!(run.stderr.contains(&format!("{} bytes", ENGINE_WASM.len())), "{}", run.stderr);
+
+    let missing = dir.path().join("no-such-dir/engine.wasm");
+    let run = crate::support::run_offline(&["component", "--out", missing.to_str().unwrap()]).await.expect(1);
+    assert!(
+        run.stderr.contains("could not write the engine component to") && run.stderr.contains("no-such-dir"),
+        "{}",
+        run.stderr
+    );
+}
