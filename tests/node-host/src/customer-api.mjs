@@ -19,6 +19,8 @@ export class Payload {
   }
 }
 
+const HTTP_ORIGIN_TIMEOUT = 524;
+
 /** A body of the wrong shape; its message says what was wrong. */
 class ShapeError extends Error {}
 
@@ -26,8 +28,8 @@ export function customerApi({ baseUrl, token, maxInFlight = 10 }) {
   const settings = { baseUrl: baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`, token, maxInFlight };
 
   /** GETs every endpoint and answers in request order with `ok(reply)` or `err(api-error)`. */
-  function fetchAll(endpoints, envelope, reply) {
-    return fetchBatch(settings, endpoints).map((answer, i) => {
+  function fetchAll(endpoints, envelope, reply, notRetried = []) {
+    return fetchBatch(settings, endpoints, notRetried).map((answer, i) => {
       const endpoint = endpoints[i];
       const failure = judge(answer, endpoint);
       if (failure) return { tag: 'err', val: failure };
@@ -71,6 +73,15 @@ export function customerApi({ baseUrl, token, maxInFlight = 10 }) {
         body: new Payload('tests', tests),
       }));
     },
+    fetchBugs(batches) {
+      const endpoints = batches.map((ids) => `bugs?filter_test_cycle_ids=${Array.from(ids).join(',')}`);
+      const reply = (records) => {
+        const bugs = records.map((bug) => ({ ...bug, testId: optionalId(bug.json.test?.id) }));
+        return { bugs: bugs.map(({ id, testId }) => ({ id, testId })), body: new Payload('bugs', bugs) };
+      };
+      // A 524 means the batch is too heavy to answer: the engine splits it instead.
+      return fetchAll(endpoints, 'bugs', reply, [HTTP_ORIGIN_TIMEOUT]);
+    },
   };
 }
 
@@ -104,6 +115,10 @@ function records(body, envelope) {
 function recordId(value, where) {
   if (!Number.isSafeInteger(value) || value < 0) throw new ShapeError(`${where} is not an id`);
   return BigInt(value);
+}
+
+function optionalId(value) {
+  return Number.isSafeInteger(value) && value >= 0 ? BigInt(value) : undefined;
 }
 
 function productSummary({ id, json }) {

@@ -20,27 +20,29 @@ const BACKOFF_CAP_MS = 4_000;
 const RETRY_AFTER_DEFAULT_MS = 1_000;
 const RETRY_AFTER_CAP_MS = 60_000;
 
-runAsWorker(async ({ baseUrl, token, maxInFlight }, endpoints) => {
+runAsWorker(async ({ baseUrl, token, maxInFlight }, endpoints, notRetried = []) => {
   const answers = new Array(endpoints.length);
   let next = 0;
   // `maxInFlight` lanes, each taking the next endpoint until none is left.
   const lane = async () => {
     while (next < endpoints.length) {
       const index = next++;
-      answers[index] = await getWithRetries(baseUrl, token, endpoints[index]);
+      answers[index] = await getWithRetries(baseUrl, token, endpoints[index], new Set(notRetried));
     }
   };
   await Promise.all(Array.from({ length: Math.min(maxInFlight, endpoints.length) }, lane));
   return answers;
 });
 
-async function getWithRetries(baseUrl, token, endpoint) {
+/** `notRetried`: transient statuses this caller wants back at once (524 for bugs). */
+async function getWithRetries(baseUrl, token, endpoint, notRetried) {
   let retriesLeft = RETRIES;
   let rateLimits = 0;
   for (let attempts = 1; ; attempts++) {
     const answer = await get(baseUrl, token, endpoint);
     const rateLimited = answer.status === 429;
-    const transient = answer.network !== undefined || TRANSIENT_STATUSES.has(answer.status);
+    const transient =
+      answer.network !== undefined || (TRANSIENT_STATUSES.has(answer.status) && !notRetried.has(answer.status));
     if (!(rateLimited || transient)) return { ...answer, attempts };
     if (rateLimited && rateLimits++ < FREE_RATE_LIMITS) {
       await sleep(answer.retryAfterMs);

@@ -3,9 +3,10 @@
 // to wait for. Errors are thrown as one-line messages, which jco hands the engine as `err`.
 
 import { ComponentFailure } from './failure.mjs';
+import { parseInstant } from './instant.mjs';
 
 export function memoryStore({ clock }) {
-  const tables = { products: new Map(), features: new Map(), tests: new Map(), coverage: new Map(), problemRanges: new Map() };
+  const tables = { products: new Map(), features: new Map(), tests: new Map(), bugs: new Map(), coverage: new Map(), problemRanges: new Map() };
   let lastRangeId = 0n;
 
   function expectKind(payload, kind, what) {
@@ -52,7 +53,16 @@ export function memoryStore({ clock }) {
       },
       writeTests(productId, page, ids) {
         const chosen = select(page, 'tests', ids, 'write-tests');
-        return put(tables.tests, chosen.map(({ id, json }) => ({ id, productId, data: json })));
+        const rows = chosen.map(({ id, json }) => ({
+          id,
+          productId,
+          status: typeof json.status === 'string' ? json.status : '',
+          endAt: parseInstant(json.end_at),
+          // Rewriting a test keeps when its bugs were last synced.
+          bugsSyncedAt: tables.tests.get(id)?.bugsSyncedAt,
+          data: json,
+        }));
+        return put(tables.tests, rows);
       },
       testsCoverageOf(productIds) {
         return Array.from(productIds, (id) => tables.coverage.get(id) ?? { tag: 'none' });
@@ -80,6 +90,28 @@ export function memoryStore({ clock }) {
       clearProblemRange(id) {
         tables.problemRanges.delete(id);
       },
+      bugCandidates(productIds, since) {
+        const wanted = new Set(productIds);
+        const ended = (test) => (test.endAt.tag === 'at' ? test.endAt.val : null);
+        return [...tables.tests.values()]
+          .filter((t) => wanted.has(t.productId) && (since === undefined || ended(t) === null || ended(t) >= since))
+          .sort((a, b) => newestFirst(ended(a), ended(b)))
+          .map((t) => ({ id: t.id, productId: t.productId, status: t.status, bugsSyncedAt: t.bugsSyncedAt }));
+      },
+      writeBugs(payload, ids, testIds) {
+        const chosen = select(payload, 'bugs', ids, 'write-bugs');
+        const held = new Set(Array.from(testIds).filter((id) => tables.tests.has(id)));
+        const keep = new Set(chosen.map((bug) => bug.id));
+        for (const [id, bug] of tables.bugs) {
+          if (held.has(bug.testId) && !keep.has(id)) tables.bugs.delete(id);
+        }
+        const rows = chosen
+          .map(({ id, testId, json }) => ({ id, testId, data: json }))
+          .filter((bug) => tables.tests.has(bug.testId));
+        const now = clock.now();
+        for (const id of held) tables.tests.get(id).bugsSyncedAt = now;
+        return put(tables.bugs, rows);
+      },
       flush() {},
     },
   };
@@ -88,4 +120,10 @@ export function memoryStore({ clock }) {
 /** Ranges are recognised by the tests around them: same ids, and a missing one matches a missing one. */
 function sameNeighbours(a, b) {
   return a.before?.id === b.before?.id && a.after?.id === b.after?.id;
+}
+
+/** Newest first, then the ones without a time. */
+function newestFirst(a, b) {
+  if (a === null || b === null) return (a === null) - (b === null);
+  return a === b ? 0 : a > b ? -1 : 1;
 }

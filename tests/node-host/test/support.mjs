@@ -29,10 +29,10 @@ export async function startSimulator({ products, features, tests }, faults = [])
 
 const PARTIAL_FAILURE = 2;
 
-/** `testio-sync sync --json` into `db`; the parsed JSON result (also of a partial failure). */
+/** `testio-sync sync --json --refresh-bugs` into `db`; the parsed JSON result (also of a partial failure). */
 export async function nativeSync(sim, db) {
   const env = { ...process.env, TESTIO_CUSTOMER_API_TOKEN: sim.token };
-  const args = ['sync', '--json', '--no-wait', '--db', db, '--base-url', sim.baseUrl];
+  const args = ['sync', '--json', '--refresh-bugs', '--no-wait', '--db', db, '--base-url', sim.baseUrl];
   const { stdout } = await run(binary(), args, { env }).catch((error) => {
     if (error.code !== PARTIAL_FAILURE) throw error;
     return error;

@@ -12,7 +12,7 @@ import { nodeHost } from '../src/host.mjs';
 import { nativeSync, startSimulator, writeComponent } from './support.mjs';
 
 const ACCOUNT = { products: 3, features: 5, tests: 60 };
-const PHASES = ['products', 'features', 'new-tests'];
+const PHASES = ['products', 'features', 'new-tests', 'bugs'];
 const OPTIONS = { forceRefresh: false, incrementalOnly: false, nuke: false };
 
 /** The parts of a SyncResult that must not depend on the host; duration does. */
@@ -75,6 +75,8 @@ describe('the engine component in a Node.js host', () => {
     assert.equal(host.store.products.size, ACCOUNT.products);
     assert.equal(host.store.features.size, ACCOUNT.products * ACCOUNT.features);
     assert.equal(host.store.tests.size, ACCOUNT.products * ACCOUNT.tests);
+    assert.ok(first.bugsRefreshed > 0, 'the bugs phase wrote bugs');
+    assert.equal(host.store.bugs.size, first.bugsRefreshed);
     const coverage = [...host.store.coverage.values()].map((c) => c.tag);
     assert.deepEqual(coverage, Array(ACCOUNT.products).fill('all'), 'every walk reached the oldest test');
 
