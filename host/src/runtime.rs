@@ -1,5 +1,6 @@
 //! Embeds the engine component with wasmtime: compiled code cached on disk, async host
 //! imports, an epoch watchdog for a guest that stops calling the host, and a memory cap.
+//! With `RUST_LOG=testio_sync::runtime=debug` it also reports the CPU time of each sync.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -65,7 +66,11 @@ impl EngineRuntime {
             }
             Ok(UpdateDeadline::Continue(1))
         });
+        let cpu = tracing::enabled!(tracing::Level::DEBUG).then(CpuSplit::start);
         let outcome = self.call(&mut store, call).await;
+        if let Some(cpu) = cpu {
+            cpu.report();
+        }
         (outcome, store.into_data())
     }
 
@@ -147,4 +152,41 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("could not start the epoch thread");
+}
+
+/// CPU time spent during one sync: by the process, and by the thread that runs the guest.
+/// That thread runs the wasm, the boundary crossings and only the thin host glue of each
+/// import (requests are parsed on other tasks, rows written on the store thread), so its
+/// share is an upper bound on the guest's share of the sync's CPU time.
+struct CpuSplit {
+    engine_thread: Duration,
+    process: Duration,
+}
+
+impl CpuSplit {
+    fn start() -> Self {
+        Self {
+            engine_thread: cpu_time(libc::CLOCK_THREAD_CPUTIME_ID),
+            process: cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID),
+        }
+    }
+
+    fn report(self) {
+        let engine_thread = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(self.engine_thread);
+        let process = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(self.process);
+        tracing::debug!(
+            engine_thread_cpu_us = engine_thread.as_micros() as u64,
+            process_cpu_us = process.as_micros() as u64,
+            "CPU time of the sync"
+        );
+    }
+}
+
+fn cpu_time(clock: libc::clockid_t) -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is valid for writes; both clocks exist on every Linux.
+    if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }

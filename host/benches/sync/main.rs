@@ -1,0 +1,217 @@
+//! End-to-end benchmark: the real `testio-sync` binary against the built-in simulator,
+//! next to a raw baseline that fetches the same pages and writes the same rows with plain
+//! code and no engine.
+//!
+//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale]
+//!
+//! Prints a Markdown table of medians over N runs: wall time, peak RSS, the raw baseline
+//! and our ratio to it, and the guest's share of the sync's CPU time. `--scale` adds a
+//! 500k-test account (at most 3 runs, it takes a minute each).
+
+mod child;
+mod raw;
+
+use std::path::Path;
+use std::time::Duration;
+
+use testio_sync::sim::{SimConfig, Simulator};
+
+/// Whether a scenario starts each run from an empty database.
+#[derive(Clone, Copy, PartialEq)]
+enum Start {
+    Cold,
+    UpToDate,
+}
+
+struct Scenario {
+    name: &'static str,
+    account: SimConfig,
+    start: Start,
+    /// The scale run takes a minute a run, so it is repeated fewer times.
+    max_runs: usize,
+    /// Whether to run the raw baseline next to it.
+    raw: bool,
+    target: &'static str,
+}
+
+/// What one scenario measured, N runs of each side interleaved.
+struct Measured {
+    ours: Vec<child::Run>,
+    raw: Vec<Duration>,
+    requests: usize,
+}
+
+fn account(products: u32, features: u32, tests: u32, latency_ms: u64) -> SimConfig {
+    SimConfig { products, features, tests, latency: Duration::from_millis(latency_ms), ..SimConfig::default() }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == child::SPAWN_FLAG) {
+        std::process::exit(child::spawn(&args[at + 1..])?);
+    }
+    let runs = runs_from(&args)?;
+    let scale = args.iter().any(|a| a == "--scale");
+    let mut scenarios = vec![
+        Scenario {
+            name: "cold sync, 20 × 20 × 500",
+            account: account(20, 20, 500, 0),
+            start: Start::Cold,
+            max_runs: usize::MAX,
+            raw: true,
+            target: "≤ 1.0 s",
+        },
+        Scenario {
+            name: "incremental sync, nothing new",
+            account: account(20, 20, 500, 0),
+            start: Start::UpToDate,
+            max_runs: usize::MAX,
+            raw: true,
+            target: "≤ 0.15 s",
+        },
+        Scenario {
+            name: "cold sync, 50 ms latency per request",
+            account: account(20, 20, 500, 50),
+            start: Start::Cold,
+            max_runs: usize::MAX,
+            raw: true,
+            target: "≤ 3 s",
+        },
+        Scenario {
+            name: "start-up: sync of an up-to-date 1 × 1 × 1 account",
+            account: account(1, 1, 1, 0),
+            start: Start::UpToDate,
+            max_runs: usize::MAX,
+            raw: false,
+            target: "≤ 50 ms",
+        },
+    ];
+    if scale {
+        scenarios.push(Scenario {
+            name: "scale: cold sync, 100 × 20 × 5,000",
+            account: account(100, 20, 5_000, 0),
+            start: Start::Cold,
+            max_runs: 3,
+            raw: true,
+            target: "≤ 60 s, ≤ 64 MiB",
+        });
+    }
+    let sim_runtime = tokio::runtime::Runtime::new()?;
+    let raw_runtime = tokio::runtime::Runtime::new()?;
+    println!("testio-sync benchmark: {runs} runs per scenario (scale: at most 3), medians; {} cores\n", cores());
+    println!(
+        "| scenario | median | min | max | requests | peak RSS | s / 100k tests | raw median | ours / raw | guest CPU share | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for scenario in &scenarios {
+        let measured = measure(&sim_runtime, &raw_runtime, scenario, runs.min(scenario.max_runs))?;
+        print_row(scenario, &measured);
+    }
+    let version: Vec<Duration> = (0..runs).map(|_| child::version()).collect::<anyhow::Result<_>>()?;
+    println!("\nProcess start alone (`testio-sync --version`): {}", millis(median(version)));
+    Ok(())
+}
+
+fn runs_from(args: &[String]) -> anyhow::Result<usize> {
+    match args.iter().position(|a| a == "--runs") {
+        Some(i) => {
+            let text = args.get(i + 1).map(String::as_str).unwrap_or("");
+            text.parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| anyhow::anyhow!("--runs takes a positive number, not {text:?}"))
+        }
+        None => Ok(7),
+    }
+}
+
+fn measure(
+    sim_runtime: &tokio::runtime::Runtime,
+    raw_runtime: &tokio::runtime::Runtime,
+    scenario: &Scenario,
+    runs: usize,
+) -> anyhow::Result<Measured> {
+    let sim = sim_runtime.block_on(Simulator::start(scenario.account.clone(), 0))?;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    if scenario.start == Start::UpToDate {
+        child::sync(&sim, &db)?;
+    }
+    let mut measured = Measured { ours: Vec::with_capacity(runs), raw: Vec::with_capacity(runs), requests: 0 };
+    for _ in 0..runs {
+        if scenario.start == Start::Cold {
+            remove_db(&db);
+        }
+        sim.clear_requests();
+        measured.ours.push(child::sync(&sim, &db)?);
+        let requests = sim.requests();
+        measured.requests = requests.len();
+        if scenario.raw {
+            if scenario.start == Start::Cold {
+                remove_db(&db);
+            }
+            let replay = raw::Replay::of(&requests);
+            measured.raw.push(raw::run(raw_runtime, &sim.base_url(), sim.token(), &db, &replay)?);
+        }
+    }
+    sim.shutdown();
+    Ok(measured)
+}
+
+fn remove_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+fn print_row(scenario: &Scenario, measured: &Measured) {
+    let walls: Vec<Duration> = measured.ours.iter().map(|r| r.wall).collect();
+    let ours = median(walls.clone());
+    let peak = measured.ours.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+    let tests = measured.ours.last().map_or(0, |r| r.tests_written);
+    let per_100k = match scenario.start {
+        Start::Cold if tests > 0 => format!("{:.2} s", ours.as_secs_f64() * 100_000.0 / tests as f64),
+        _ => "–".into(),
+    };
+    let (raw, ratio) = if measured.raw.is_empty() {
+        ("–".into(), "–".into())
+    } else {
+        let raw = median(measured.raw.clone());
+        (seconds(raw), format!("{:.2}", ours.as_secs_f64() / raw.as_secs_f64()))
+    };
+    let shares: Vec<f64> = measured.ours.iter().filter_map(|r| r.guest_share).collect();
+    let share = if shares.is_empty() { "–".into() } else { format!("{:.1} %", 100.0 * median_f64(shares)) };
+    println!(
+        "| {} | {} | {} | {} | {} | {:.1} MiB | {per_100k} | {raw} | {ratio} | {share} | {} |",
+        scenario.name,
+        seconds(ours),
+        seconds(*walls.iter().min().expect("at least one run")),
+        seconds(*walls.iter().max().expect("at least one run")),
+        measured.requests,
+        peak as f64 / 1024.0,
+        scenario.target
+    );
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Seconds below 10 s with three decimals; milliseconds read better below 0.1 s.
+fn seconds(d: Duration) -> String {
+    if d < Duration::from_millis(100) { millis(d) } else { format!("{:.3} s", d.as_secs_f64()) }
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
