@@ -126,9 +126,14 @@ fn sync_features<H: Host>(host: &mut H, products: &[ProductSummary], tally: &mut
     Ok(())
 }
 
-/// Retries the recorded problem ranges first, then walks every product's pages in
-/// rounds: each round fetches the next page of every product still going, in one batch,
-/// so the host can run them concurrently.
+/// Products walked side by side. Enough to keep the host's requests in flight (10 by
+/// default) busy; a wider round would only hold more parsed pages in the host's memory.
+const PRODUCTS_PER_ROUND: usize = 20;
+
+/// Retries the recorded problem ranges first, then walks the products' pages in rounds:
+/// each round fetches the next page of up to [`PRODUCTS_PER_ROUND`] products still going,
+/// in one batch, so the host can run them concurrently; as a product finishes, the next one
+/// takes its place.
 fn sync_tests<H: Host>(
     host: &mut H,
     products: &[ProductSummary],
@@ -148,8 +153,12 @@ fn sync_tests<H: Host>(
     let total = cursors.len() as u32;
     let mut progress = Progress { phase: Phase::NewTests, product_id: None, done: 0, total, items: 0 };
     loop {
-        let (active, requests): (Vec<usize>, Vec<_>) =
-            cursors.iter().enumerate().filter_map(|(i, c)| c.next_request().map(|r| (i, r))).unzip();
+        let (active, requests): (Vec<usize>, Vec<_>) = cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.next_request().map(|r| (i, r)))
+            .take(PRODUCTS_PER_ROUND)
+            .unzip();
         if active.is_empty() {
             return Ok(());
         }
@@ -370,6 +379,19 @@ mod tests {
         execute_sync(&mut host, request(None)).unwrap();
         let batches: Vec<&String> = host.calls.iter().filter(|c| c.starts_with("fetch_tests_pages")).collect();
         assert_eq!(batches, ["fetch_tests_pages x4", "fetch_tests_pages x4"]);
+    }
+
+    #[test]
+    fn a_round_holds_at_most_twenty_products_and_every_product_is_walked() {
+        let mut host = FakeHost::account(25, 1, 30);
+        let result = execute_sync(&mut host, request(None)).unwrap();
+        let batches: Vec<&String> = host.calls.iter().filter(|c| c.starts_with("fetch_tests_pages")).collect();
+        assert_eq!(
+            batches,
+            ["fetch_tests_pages x20", "fetch_tests_pages x20", "fetch_tests_pages x5", "fetch_tests_pages x5"]
+        );
+        assert_eq!(result.tests_discovered, 25 * 30);
+        assert_eq!(host.stored_tests.len(), 25 * 30);
     }
 
     #[test]
