@@ -157,8 +157,11 @@ fn start_epoch_ticker(engine: &Engine) {
 /// CPU time spent during one sync: by the process, and by the thread that runs the guest.
 /// That thread runs the wasm, the boundary crossings and only the thin host glue of each
 /// import (requests are parsed on other tasks, rows written on the store thread), so its
-/// share is an upper bound on the guest's share of the sync's CPU time.
+/// share is an upper bound on the guest's share of the sync's CPU time. It holds when the
+/// call is driven by one thread, as the CLI's `block_on` does; a sync that moved between
+/// worker threads reports nothing.
 struct CpuSplit {
+    thread: std::thread::ThreadId,
     engine_thread: Duration,
     process: Duration,
 }
@@ -166,12 +169,16 @@ struct CpuSplit {
 impl CpuSplit {
     fn start() -> Self {
         Self {
+            thread: std::thread::current().id(),
             engine_thread: cpu_time(libc::CLOCK_THREAD_CPUTIME_ID),
             process: cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID),
         }
     }
 
     fn report(self) {
+        if std::thread::current().id() != self.thread {
+            return;
+        }
         let engine_thread = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(self.engine_thread);
         let process = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(self.process);
         tracing::debug!(
