@@ -147,11 +147,14 @@ fn measure(
         let requests = sim.requests();
         measured.requests = requests.len();
         if scenario.raw {
+            let rows = raw::row_counts(&db)?;
             if scenario.start == Start::Cold {
                 remove_db(&db);
             }
             let replay = raw::Replay::of(&requests);
             measured.raw.push(raw::run(raw_runtime, &sim.base_url(), sim.token(), &db, &replay)?);
+            let raw_rows = raw::row_counts(&db)?;
+            anyhow::ensure!(raw_rows == rows, "the raw baseline wrote {raw_rows:?} rows, the sync {rows:?}");
         }
     }
     sim.shutdown();

@@ -67,6 +67,15 @@ pub fn run(
     Ok(started.elapsed())
 }
 
+/// Rows per table, to check that the baseline wrote what the sync wrote.
+pub fn row_counts(db: &Path) -> anyhow::Result<Vec<i64>> {
+    let conn = Connection::open(db)?;
+    ["products", "features", "tests", "test_features", "test_platforms"]
+        .iter()
+        .map(|table| Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?))
+        .collect()
+}
+
 #[derive(Clone)]
 struct Fetcher {
     http: reqwest::Client,
