@@ -44,7 +44,7 @@ fn age_heartbeat(path: &Path, by: Duration) {
 }
 
 /// A real process holding the kernel lock until it is killed or `seconds` pass.
-async fn hold_with_flock(path: &Path, seconds: u32) -> Child {
+pub async fn hold_with_flock(path: &Path, seconds: u32) -> Child {
     if !path.exists() {
         std::fs::write(path, "").unwrap();
     }

@@ -1,0 +1,171 @@
+//! `testio-sync mcp` driven by a real MCP client: the official Python SDK, run from the
+//! virtualenv that `.ci/run` creates (tests/e2e/mcp_client.py does the talking).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testio_sync::sim::SimConfig;
+
+use crate::support::{Account, BIN, count};
+
+/// The virtualenv's python: `TESTIO_MCP_PYTHON`, or `target/mcp-venv` as `.ci/run` makes it.
+fn mcp_python() -> Option<PathBuf> {
+    let python = match std::env::var_os("TESTIO_MCP_PYTHON") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/mcp-venv/bin/python"),
+    };
+    if python.exists() {
+        return Some(python);
+    }
+    let help = "create it with `python3 -m venv target/mcp-venv && target/mcp-venv/bin/pip install -r tests/e2e/mcp-client-requirements.txt` (.ci/run does)";
+    assert!(std::env::var_os("CI").is_none(), "no MCP client at {}; {help}", python.display());
+    eprintln!("SKIPPED: no MCP client at {}; {help}", python.display());
+    None
+}
+
+/// Runs one scenario of mcp_client.py against `testio-sync mcp` on the account.
+async fn run_client(python: &PathBuf, scenario: &str, account: &Account, env: &[(&str, &str)]) -> Value {
+    let mut server_env = json!({
+        "TESTIO_CUSTOMER_API_BASE_URL": account.sim.base_url(),
+        "TESTIO_CUSTOMER_API_TOKEN": account.sim.token(),
+        "RUST_LOG": "info",
+    });
+    for (name, value) in env {
+        server_env[*name] = json!(value);
+    }
+    let server = json!({ "command": BIN, "args": ["mcp", "--db", account.db()], "env": server_env });
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/mcp_client.py");
+    let client = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(scenario)
+        .arg(server.to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), client).await.expect("the MCP client finishes").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the MCP client failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("the client's report is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_mcp_client_syncs_follows_progress_reads_status_and_history_and_gets_clear_errors() {
+    let Some(python) = mcp_python() else { return };
+    let account = Account::start(3, 3, 40).await;
+    let report = run_client(&python, "tour", &account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]).await;
+    let db = account.db();
+
+    let tools = report["tools"].as_array().unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["sync_data", "sync_history", "sync_status"]);
+    for tool in tools {
+        assert!(tool["description"].as_str().unwrap().len() > 80, "an agent needs a real description: {tool}");
+        assert_eq!(tool["input"]["type"], "object", "{tool}");
+        assert_eq!(tool["output"]["type"], "object", "{tool}");
+    }
+    let sync_data = tools.iter().find(|t| t["name"] == "sync_data").unwrap();
+    for field in ["product_ids", "since", "force"] {
+        let description = sync_data["input"]["properties"][field]["description"].as_str();
+        assert!(description.is_some_and(|d| d.len() > 30), "{field} is described: {sync_data}");
+    }
+
+    // The first sync: products 1 and 2, as the rows in SQLite show.
+    let sync = &report["sync"];
+    assert_eq!(sync["is_error"], false, "{sync}");
+    let result = &sync["structured"];
+    assert_eq!(result["status"], "completed", "{result}");
+    assert_eq!(result["phases_completed"], json!(["products", "features", "new_tests"]));
+    assert_eq!(result["tests_discovered"], 80);
+    assert_eq!(result["errors"], json!([]));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE product_id IN (1, 2)"), 80);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM features WHERE product_id IN (1, 2)"), 6);
+
+    // Progress: per phase and per product, always growing.
+    let progress = report["progress"].as_array().unwrap();
+    let messages: Vec<&str> = progress.iter().map(|p| p["message"].as_str().unwrap()).collect();
+    for expected in ["products phase started", "features phase started", "new_tests phase started"] {
+        assert!(messages.contains(&expected), "{messages:?}");
+    }
+    for product in [1, 2] {
+        let done = format!("new_tests: product {product} done");
+        assert!(messages.iter().any(|m| m.starts_with(&done)), "{messages:?}");
+    }
+    let values: Vec<f64> = progress.iter().map(|p| p["progress"].as_f64().unwrap()).collect();
+    assert!(values.windows(2).all(|pair| pair[0] < pair[1]), "progress must grow: {values:?}");
+
+    let status = &report["status"]["structured"];
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert_eq!(status["last_sync"]["trigger_source"], "mcp");
+    assert_eq!(status["last_sync"]["tests_discovered"], 80);
+    assert!(status["last_sync"]["duration_seconds"].as_f64().unwrap() > 0.0);
+    assert!(status["last_sync_completed"].is_string(), "{status}");
+    assert_eq!(status["lock_holder"], Value::Null, "nobody holds the lock between syncs");
+    assert_eq!(status["scheduler"], Value::Null, "the scheduler is off");
+
+    let history = report["history"]["structured"]["syncs"].as_array().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["tests_discovered"], 80);
+
+    let bad_since = &report["bad_since"];
+    assert_eq!(bad_since["is_error"], true);
+    let text = bad_since["text"].as_str().unwrap();
+    assert!(text.contains("\"soonish\"") && text.contains("30 days ago") && text.contains("\"all\""), "{text}");
+    let bad_ids = &report["bad_ids"];
+    assert_eq!(bad_ids["is_error"], true);
+    let text = bad_ids["text"].as_str().unwrap();
+    assert!(text.contains("\"abc\" is not a product id") && text.contains("\"598,599\""), "{text}");
+    assert!(report["bad_limit"]["text"].as_str().unwrap().contains("give 1 to 100"), "{report}");
+
+    // "since": "all" with a single id as a string: a full refresh of product 3 only.
+    let everything = &report["everything"]["structured"];
+    assert_eq!(everything["status"], "completed", "{everything}");
+    assert_eq!(everything["tests_discovered"], 40);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 120);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success' AND trigger_source = 'mcp'"), 2);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 2, "bad input never starts a sync");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_data_during_a_scheduled_sync_waits_its_turn_while_other_calls_are_answered() {
+    let Some(python) = mcp_python() else { return };
+    let account = Account::with(SimConfig {
+        products: 3,
+        features: 3,
+        tests: 300,
+        latency: Duration::from_millis(40),
+        ..SimConfig::default()
+    })
+    .await;
+    // A long interval: the scheduler syncs once, at start (the database is empty).
+    let report = run_client(&python, "concurrent", &account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "600")]).await;
+    let db = account.db();
+
+    let answered = report["answered_while_syncing"].as_array().unwrap();
+    assert!(!answered.is_empty(), "sync_status was answered while sync_data waited: {report}");
+    let holder = answered[0]["lock_holder"].as_str().unwrap_or_default();
+    assert!(holder.contains("testio-sync mcp"), "the lock holder is named: {}", answered[0]);
+
+    // The plain call shared the scheduler's sync and its result; the forced one could
+    // not, and ran after it.
+    let plain = &report["plain"];
+    assert_eq!(plain["is_error"], false, "{plain}");
+    assert_eq!(plain["structured"]["tests_discovered"], 900, "{plain}");
+    let forced = &report["forced"];
+    assert_eq!(forced["is_error"], false, "{forced}");
+    assert_eq!(forced["structured"]["tests_updated"], 900, "{forced}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut rows = conn.prepare("SELECT trigger_source, status, tests_discovered FROM sync_events ORDER BY id").unwrap();
+    let rows: Vec<(String, String, i64)> =
+        rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        rows,
+        [("scheduler".to_string(), "success".to_string(), 900), ("mcp".to_string(), "success".to_string(), 0)]
+    );
+    let overlapping = count(
+        &db,
+        "SELECT COUNT(*) FROM sync_events a JOIN sync_events b ON a.id < b.id WHERE b.started_at < a.completed_at",
+    );
+    assert_eq!(overlapping, 0, "one sync at a time");
+}
