@@ -75,6 +75,7 @@ fn product_ids_schema(_: &mut SchemaGenerator) -> Schema {
 pub struct SyncHistoryRequest {
     /// How many syncs to list, newest first (1 to 100; default 10).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     limit: Option<u32>,
 }
 
@@ -127,8 +128,6 @@ pub struct HistoryReport {
     syncs: Vec<SyncRecord>,
 }
 
-type ToolResult<T> = Result<Json<T>, CallToolResult>;
-
 #[tool_router]
 impl SyncServer {
     pub fn new(service: Arc<SyncService>, scheduler: Option<Arc<Scheduler>>, defaults: Selection) -> Self {
@@ -146,7 +145,7 @@ impl SyncServer {
         Parameters(request): Parameters<SyncDataRequest>,
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
-    ) -> ToolResult<SyncReport> {
+    ) -> Result<Json<SyncReport>, CallToolResult> {
         let call = self.call_for(&request).map_err(input_error)?;
         let (observer, forwarding) = ProgressForwarder::start(meta.get_progress_token(), peer);
         let finished = self.service.sync(call, Box::new(observer)).await;
@@ -162,7 +161,7 @@ impl SyncServer {
         last successful sync completed, who holds the sync lock right now, and the background scheduler's state \
         (idle, syncing, backoff), next run, consecutive failures and last error."
     )]
-    async fn sync_status(&self) -> ToolResult<StatusReport> {
+    async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
         let db_path = self.service.settings().db_path.clone();
         let lock_path = lock::path_beside(&db_path);
         let read = self.service.read(|store| Ok((store.history(1)?.pop(), store.metadata("last_sync_completed")?)));
@@ -184,7 +183,7 @@ impl SyncServer {
     #[tool(description = "The latest syncs from the sync log, newest first: when each started, its trigger (cli, \
         scheduler, mcp), status (running, success, partial_failure, failure, interrupted), counts, duration and \
         error message.")]
-    async fn sync_history(&self, Parameters(request): Parameters<SyncHistoryRequest>) -> ToolResult<HistoryReport> {
+    async fn sync_history(&self, Parameters(request): Parameters<SyncHistoryRequest>) -> Result<Json<HistoryReport>, CallToolResult> {
         let limit = request.limit.unwrap_or(10);
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));
@@ -240,7 +239,7 @@ fn product_ids(value: &Value) -> Result<Vec<u64>, String> {
     Ok(ids)
 }
 
-fn report(finished: &Finished) -> ToolResult<SyncReport> {
+fn report(finished: &Finished) -> Result<Json<SyncReport>, CallToolResult> {
     let result = match finished.as_ref() {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => return Err(failed(describe_error(e))),

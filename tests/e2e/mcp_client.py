@@ -30,7 +30,7 @@ async def tour(session):
     """Every tool once, with progress, then bad input."""
     listed = await session.list_tools()
     tools = [
-        {"name": t.name, "description": t.description, "input": t.inputSchema, "output": t.outputSchema}
+        {"name": t.name, "description": t.description, "input": t.input_schema, "output": t.output_schema}
         for t in listed.tools
     ]
     progress = []

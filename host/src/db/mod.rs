@@ -14,7 +14,7 @@ pub mod writes;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 /// The store for one customer's rows in one database file.
 pub struct Store {
@@ -60,6 +60,21 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    if schema_version(conn)? == schema::MIGRATIONS.len() {
+        return Ok(());
+    }
+    // Another connection (a sync, a status read) may be migrating the same new file right
+    // now: take the write lock first, then look again at what is applied.
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let applied = schema_version(&tx)?;
+    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+    }
+    Ok(tx.commit()?)
+}
+
+fn schema_version(conn: &Connection) -> anyhow::Result<usize> {
     let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
     anyhow::ensure!(
@@ -67,13 +82,7 @@ fn migrate(conn: &Connection) -> anyhow::Result<()> {
         "the database was written by a newer testio-sync (schema version {applied}, this one knows {})",
         schema::MIGRATIONS.len()
     );
-    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
-        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
+    Ok(applied)
 }
 
 /// Now, in the column format used for times.
@@ -108,5 +117,35 @@ impl LazyStore {
             self.store = Some(Store::open(&self.path, self.customer_id).map_err(|e| format!("{e:#}"))?);
         }
         Ok(self.store.as_mut().expect("opened above"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    #[test]
+    fn connections_opening_a_new_database_at_once_migrate_it_once() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cache.db");
+            let start = Arc::new(Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Store::open(&path, 1).map(|_| ()).map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let store = Store::open_existing(&path, 1).unwrap();
+            assert_eq!(schema_version(&store.conn).unwrap(), schema::MIGRATIONS.len());
+        }
     }
 }
