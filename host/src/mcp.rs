@@ -134,12 +134,10 @@ impl SyncServer {
         Self { service, scheduler, defaults, tool_router: Self::tool_router() }
     }
 
-    #[tool(
-        description = "Sync the Test IO account into the local database: products, then features, then new \
+    #[tool(description = "Sync the Test IO account into the local database: products, then features, then new \
         exploratory tests. Returns the counts and a status (completed, completed_with_warnings, failed) with every \
         warning and error. If a sync is already running, the call waits for it or shares its result. Sends progress \
-        notifications per phase and per product when the request carries a progress token."
-    )]
+        notifications per phase and per product when the request carries a progress token.")]
     async fn sync_data(
         &self,
         Parameters(request): Parameters<SyncDataRequest>,
@@ -156,11 +154,9 @@ impl SyncServer {
         report(&finished)
     }
 
-    #[tool(
-        description = "How fresh the local mirror is: the last sync (status, trigger, counts, duration), when the \
+    #[tool(description = "How fresh the local mirror is: the last sync (status, trigger, counts, duration), when the \
         last successful sync completed, who holds the sync lock right now, and the background scheduler's state \
-        (idle, syncing, backoff), next run, consecutive failures and last error."
-    )]
+        (idle, syncing, backoff), next run, consecutive failures and last error.")]
     async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
         let db_path = self.service.settings().db_path.clone();
         let lock_path = lock::path_beside(&db_path);
@@ -183,7 +179,10 @@ impl SyncServer {
     #[tool(description = "The latest syncs from the sync log, newest first: when each started, its trigger (cli, \
         scheduler, mcp), status (running, success, partial_failure, failure, interrupted), counts, duration and \
         error message.")]
-    async fn sync_history(&self, Parameters(request): Parameters<SyncHistoryRequest>) -> Result<Json<HistoryReport>, CallToolResult> {
+    async fn sync_history(
+        &self,
+        Parameters(request): Parameters<SyncHistoryRequest>,
+    ) -> Result<Json<HistoryReport>, CallToolResult> {
         let limit = request.limit.unwrap_or(10);
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));

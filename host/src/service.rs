@@ -13,8 +13,8 @@ use tokio::sync::watch;
 use crate::api::ApiClient;
 use crate::bindings::types::{Phase, SyncError, SyncResult};
 use crate::capabilities::{HostState, Observer};
-use crate::db::{LazyStore, Store};
 use crate::db::writer::StoreWriter;
+use crate::db::{LazyStore, Store};
 use crate::lock::{SyncLock, path_beside};
 use crate::runtime::{EngineRuntime, SyncCall};
 

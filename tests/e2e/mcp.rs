@@ -156,7 +156,8 @@ async fn sync_data_during_a_scheduled_sync_waits_its_turn_while_other_calls_are_
     assert_eq!(forced["is_error"], false, "{forced}");
     assert_eq!(forced["structured"]["tests_updated"], 900, "{forced}");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut rows = conn.prepare("SELECT trigger_source, status, tests_discovered FROM sync_events ORDER BY id").unwrap();
+    let mut rows =
+        conn.prepare("SELECT trigger_source, status, tests_discovered FROM sync_events ORDER BY id").unwrap();
     let rows: Vec<(String, String, i64)> =
         rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
     assert_eq!(

@@ -45,11 +45,7 @@ async fn the_daemon_syncs_every_interval_in_scope_and_exits_0_on_sigterm() {
     let account = Account::start(3, 2, 30).await;
     let daemon = account.spawn(
         "daemon",
-        &[
-            ("TESTIO_REFRESH_INTERVAL_SECONDS", "2"),
-            ("TESTIO_PRODUCT_IDS", "2"),
-            ("TESTIO_SYNC_SINCE", "10 years ago"),
-        ],
+        &[("TESTIO_REFRESH_INTERVAL_SECONDS", "2"), ("TESTIO_PRODUCT_IDS", "2"), ("TESTIO_SYNC_SINCE", "10 years ago")],
     );
     let log = closed_syncs(&account.db(), 2).await;
     let (code, stderr) = daemon.stop(libc::SIGTERM).await;
@@ -137,10 +133,8 @@ async fn a_daemon_with_the_scheduler_off_or_a_bad_since_refuses_to_start() {
 async fn a_lock_held_by_another_process_is_a_skip_not_a_failure() {
     let account = Account::start(1, 1, 5).await;
     let mut holder = crate::lock::hold_with_flock(&account.dir.path().join("sync.lock"), 60).await;
-    let daemon = account.spawn(
-        "daemon",
-        &[("TESTIO_REFRESH_INTERVAL_SECONDS", "1"), ("TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", "0")],
-    );
+    let daemon =
+        account.spawn("daemon", &[("TESTIO_REFRESH_INTERVAL_SECONDS", "1"), ("TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", "0")]);
     daemon.wait_for_log("Scheduled sync skipped: sync lock busy").await;
     holder.kill().await.unwrap();
     closed_syncs(&account.db(), 1).await;

@@ -5,8 +5,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use tokio::io::AsyncBufReadExt;
 use testio_sync::sim::{SimConfig, Simulator};
+use tokio::io::AsyncBufReadExt;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
 

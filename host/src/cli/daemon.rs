@@ -51,8 +51,7 @@ impl Schedule {
 
     /// The scheduler's plan, or `None` when the interval is 0.
     pub fn plan(&self) -> Option<Plan> {
-        (self.interval > 0)
-            .then(|| Plan { interval: Duration::from_secs(self.interval), selection: self.selection() })
+        (self.interval > 0).then(|| Plan { interval: Duration::from_secs(self.interval), selection: self.selection() })
     }
 }
 

@@ -33,10 +33,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let session = server.serve(rmcp::transport::stdio()).await.context("the MCP session did not start")?;
     tracing::info!(
         "MCP server ready on stdio{}",
-        scheduler.as_ref().map_or(", scheduler off".to_string(), |s| format!(
-            ", scheduler every {}s",
-            s.status().interval_seconds
-        ))
+        scheduler
+            .as_ref()
+            .map_or(", scheduler off".to_string(), |s| format!(", scheduler every {}s", s.status().interval_seconds))
     );
     let background = async {
         match &scheduler {
