@@ -37,7 +37,6 @@ pub struct SyncServer {
     scheduler: Option<Arc<Scheduler>>,
     /// What `sync_data` syncs when the caller does not say (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE).
     defaults: Selection,
-    #[allow(dead_code, reason = "read by the code #[tool_handler] generates")]
     tool_router: ToolRouter<Self>,
 }
 
@@ -192,7 +191,7 @@ impl SyncServer {
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for SyncServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
