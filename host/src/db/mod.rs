@@ -12,6 +12,7 @@ pub mod writer;
 pub mod writes;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -51,12 +52,31 @@ impl Store {
 /// database stays consistent on power loss (the last commits may be lost, and the next
 /// sync fetches them again), without an fsync per page.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    use_wal(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switching a new database to WAL needs it alone for a moment, and SQLite answers
+/// "busy" at once rather than wait (another connection may be creating it too): wait
+/// here, within the busy timeout.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
 }
 
 fn migrate(conn: &Connection) -> anyhow::Result<()> {
