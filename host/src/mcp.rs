@@ -280,7 +280,7 @@ fn input_error(message: String) -> CallToolResult {
 }
 
 fn tool_failure(error: impl std::fmt::Display) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(format!("Could not read the sync log: {error:#}"))])
+    CallToolResult::error(vec![ContentBlock::text(format!("Could not read the sync status: {error:#}"))])
 }
 
 /// Logs to stderr like any sync, and sends the milestones to the MCP client as progress

@@ -26,7 +26,7 @@ fn iso(at: SystemTime) -> String {
 }
 
 /// A holder record as testio-sync writes it.
-fn write_record(path: &Path, pid: u32, process_started_at: SystemTime) {
+pub fn write_record(path: &Path, pid: u32, process_started_at: SystemTime) {
     let record = serde_json::json!({
         "pid": pid,
         "process_started_at": iso(process_started_at),

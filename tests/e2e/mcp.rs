@@ -170,3 +170,24 @@ async fn sync_data_during_a_scheduled_sync_waits_its_turn_while_other_calls_are_
     );
     assert_eq!(overlapping, 0, "one sync at a time");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_held_by_another_process_is_a_tool_error_that_names_the_holder() {
+    let Some(python) = mcp_python() else { return };
+    let account = Account::start(1, 1, 5).await;
+    let path = account.dir.path().join("sync.lock");
+    let holder = crate::lock::hold_with_flock(&path, 60).await;
+    let pid = holder.id().unwrap();
+    crate::lock::write_record(&path, pid, std::time::SystemTime::now());
+    let env = [("TESTIO_REFRESH_INTERVAL_SECONDS", "0"), ("TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", "0")];
+    let report = run_client(&python, "busy", &account, &env).await;
+
+    let sync = &report["sync"];
+    assert_eq!(sync["is_error"], true, "{sync}");
+    assert_eq!(sync["structured"]["status"], "failed");
+    let text = sync["text"].as_str().unwrap();
+    assert!(text.contains("sync lock busy") && text.contains(&format!("PID {pid} (testio-sync sync")), "{text}");
+    let status = &report["status"]["structured"];
+    assert!(status["lock_holder"].as_str().unwrap().starts_with(&format!("PID {pid} on")), "{status}");
+    assert!(!account.db().exists(), "a refused sync writes nothing");
+}

@@ -82,7 +82,12 @@ async def concurrent(session):
     return {"plain": await plain, "forced": await forced, "answered_while_syncing": answered}
 
 
-SCENARIOS = {"tour": tour, "concurrent": concurrent}
+async def busy(session):
+    """A sync while another process holds the lock."""
+    return {"sync": await call(session, "sync_data"), "status": await call(session, "sync_status")}
+
+
+SCENARIOS = {"tour": tour, "concurrent": concurrent, "busy": busy}
 
 
 async def main():
