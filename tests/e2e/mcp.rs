@@ -191,3 +191,75 @@ async fn a_lock_held_by_another_process_is_a_tool_error_that_names_the_holder() 
     assert!(status["lock_holder"].as_str().unwrap().starts_with(&format!("PID {pid} on")), "{status}");
     assert!(!account.db().exists(), "a refused sync writes nothing");
 }
+
+/// Raw JSON-RPC, no SDK: whatever the server logs (here at debug, during a scheduled
+/// sync), stdout carries nothing but protocol messages.
+#[tokio::test(flavor = "multi_thread")]
+async fn stdout_carries_only_the_protocol_and_the_server_exits_0_when_the_client_leaves() {
+    use tokio::io::AsyncWriteExt;
+
+    let account = Account::start(2, 2, 20).await;
+    let db = account.db();
+    let mut server = crate::support::command(&["mcp", "--db", db.to_str().unwrap()])
+        .env("RUST_LOG", "debug")
+        .env("TESTIO_REFRESH_INTERVAL_SECONDS", "3600")
+        .env("TESTIO_CUSTOMER_API_BASE_URL", account.sim.base_url())
+        .env("TESTIO_CUSTOMER_API_TOKEN", account.sim.token())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Drained all along: a full pipe would block the server's logging.
+    let mut stderr_pipe = server.stderr.take().unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr_pipe, &mut text).await.map(|_| text)
+    });
+    let synced = || {
+        // Opening must not create the file; the table appears with the first migration.
+        let successes = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM sync_events WHERE status = 'success'", [], |r| r.get(0)));
+        successes.is_ok_and(|n: i64| n == 1)
+    };
+    crate::support::eventually("the scheduled sync is done", || synced().then_some(())).await;
+
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    ];
+    let mut stdin = server.stdin.take().unwrap();
+    for request in requests {
+        stdin.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+    }
+    // Give the server the time to answer before the client leaves (no assertion on it).
+    let answered = async {
+        let mut out = Vec::new();
+        let mut stdout = server.stdout.take().unwrap();
+        let mut buffer = [0u8; 4096];
+        while out.iter().filter(|b| **b == b'\n').count() < 2 {
+            let n = tokio::io::AsyncReadExt::read(&mut stdout, &mut buffer).await.unwrap();
+            assert!(n > 0, "stdout closed early: {}", String::from_utf8_lossy(&out));
+            out.extend_from_slice(&buffer[..n]);
+        }
+        out
+    };
+    let stdout = tokio::time::timeout(Duration::from_secs(60), answered).await.expect("two answers");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(60), server.wait()).await.unwrap().unwrap();
+    let stderr = stderr.await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Scheduled sync started") && stderr.contains("MCP client disconnected"), "{stderr}");
+
+    let stdout = String::from_utf8(stdout).unwrap();
+    let messages: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON-RPC on stdout ({e}): {line}")))
+        .collect();
+    assert!(messages.iter().all(|m| m["jsonrpc"] == "2.0"), "{stdout}");
+    assert_eq!(messages[0]["result"]["serverInfo"]["name"], "testio-sync");
+    assert_eq!(messages[1]["result"]["tools"].as_array().unwrap().len(), 3);
+}

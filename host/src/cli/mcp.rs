@@ -30,13 +30,17 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let service = Arc::new(SyncService::new(EngineRuntime::load()?, args.target.settings(token)?));
     let scheduler = args.schedule.plan().map(|plan| Arc::new(Scheduler::new(service.clone(), plan)));
     let server = SyncServer::new(service.clone(), scheduler.clone(), args.schedule.selection());
-    let session = server.serve(rmcp::transport::stdio()).await.context("the MCP session did not start")?;
     tracing::info!(
-        "MCP server ready on stdio{}",
+        "MCP server on stdio{}",
         scheduler
             .as_ref()
             .map_or(", scheduler off".to_string(), |s| format!(", scheduler every {}s", s.status().interval_seconds))
     );
+    // The scheduler runs from the start, not only once a client has said hello.
+    let session = async {
+        let session = server.serve(rmcp::transport::stdio()).await.context("the MCP session did not start")?;
+        session.waiting().await.context("the MCP session failed")
+    };
     let background = async {
         match &scheduler {
             Some(scheduler) => match scheduler.run().await {},
@@ -51,9 +55,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         signal
     };
     tokio::select! {
-        ended = session.waiting() => {
+        ended = session => {
             service.stop("the MCP client disconnected".to_string());
-            ended.context("the MCP session failed")?;
+            ended?;
             tracing::info!("MCP client disconnected; server stopped");
         }
         never = background => match never {},
