@@ -65,6 +65,14 @@ fn probe_writable(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// One product id, as the user wrote it.
+pub fn parse_product_id(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(format!("{text:?} is not a product id (a positive whole number)")),
+    }
+}
+
 /// The API token from `TESTIO_CUSTOMER_API_TOKEN`.
 pub fn token_from_env() -> anyhow::Result<String> {
     match std::env::var(crate::api::TOKEN_VAR) {

@@ -13,8 +13,8 @@ use tokio::sync::watch;
 use crate::api::ApiClient;
 use crate::bindings::types::{Phase, SyncError, SyncResult};
 use crate::capabilities::{HostState, Observer};
-use crate::db::LazyStore;
 use crate::db::writer::StoreWriter;
+use crate::db::{LazyStore, Store};
 use crate::lock::{SyncLock, path_beside};
 use crate::runtime::{EngineRuntime, SyncCall};
 
@@ -60,6 +60,22 @@ impl SyncService {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Runs `read` on the database, off the async threads; `None` if there is no
+    /// database yet.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<Option<T>> {
+        let (path, customer_id) = (self.settings.db_path.clone(), self.settings.customer_id);
+        let task = tokio::task::spawn_blocking(move || {
+            if !path.is_file() {
+                return Ok(None);
+            }
+            read(&Store::open_existing(&path, customer_id)?).map(Some)
+        });
+        task.await?
     }
 
     /// Runs `call`, or waits for the sync of this service that covers it.

@@ -26,7 +26,7 @@ fn iso(at: SystemTime) -> String {
 }
 
 /// A holder record as testio-sync writes it.
-fn write_record(path: &Path, pid: u32, process_started_at: SystemTime) {
+pub fn write_record(path: &Path, pid: u32, process_started_at: SystemTime) {
     let record = serde_json::json!({
         "pid": pid,
         "process_started_at": iso(process_started_at),
@@ -44,7 +44,7 @@ fn age_heartbeat(path: &Path, by: Duration) {
 }
 
 /// A real process holding the kernel lock until it is killed or `seconds` pass.
-async fn hold_with_flock(path: &Path, seconds: u32) -> Child {
+pub async fn hold_with_flock(path: &Path, seconds: u32) -> Child {
     if !path.exists() {
         std::fs::write(path, "").unwrap();
     }

@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use testio_sync::sim::{SimConfig, Simulator};
+use tokio::io::AsyncBufReadExt;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
 
@@ -107,10 +109,81 @@ pub fn command(args: &[&str]) -> tokio::process::Command {
         "TESTIO_DB_PATH",
         "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS",
         "TESTIO_CUSTOMER_ID",
+        "TESTIO_REFRESH_INTERVAL_SECONDS",
     ] {
         cmd.env_remove(var);
     }
     cmd
+}
+
+/// A long-running `testio-sync` (daemon, mcp) against the account, its stderr collected.
+pub struct Server {
+    pub child: tokio::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Account {
+    /// `testio-sync COMMAND --db <db>` with the simulator's URL and token, plus `env`.
+    pub fn spawn(&self, command_name: &str, env: &[(&str, &str)]) -> Server {
+        let db = self.db();
+        let mut child = command(&[command_name, "--db", db.to_str().unwrap()])
+            .envs(env.iter().copied())
+            .env("TESTIO_CUSTOMER_API_BASE_URL", self.sim.base_url())
+            .env("TESTIO_CUSTOMER_API_TOKEN", self.sim.token())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary runs");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let collected = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = collected.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Server { child, stderr }
+    }
+}
+
+impl Server {
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `text`.
+    pub async fn wait_for_log(&self, text: &str) {
+        eventually(&format!("the log says {text:?}"), || self.stderr().contains(text).then_some(())).await;
+    }
+
+    /// Sends `signal` and returns the exit code and the whole stderr.
+    pub async fn stop(mut self, signal: i32) -> (i32, String) {
+        // SAFETY: kill(2) on our own child's PID.
+        assert_eq!(unsafe { libc::kill(self.child.id().unwrap() as i32, signal) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the process stops within a minute")
+            .unwrap();
+        // The reader task drains the pipe once the process is gone.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (status.code().unwrap_or(-1), self.stderr())
+    }
+}
+
+/// Polls `check` until it gives a value; fails after two minutes (a hang, not a timing).
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "gave up waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Runs the binary with a token but no simulator, for inputs refused before any request.

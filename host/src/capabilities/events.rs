@@ -15,8 +15,35 @@ pub trait Observer: Send {
 /// Sends everything to `tracing` (stderr, honouring `RUST_LOG`).
 #[derive(Default)]
 pub struct TracingObserver {
+    milestones: Milestones,
+}
+
+/// Picks from the progress updates the ones a person follows: a phase starts, a
+/// product is done, a phase is finished.
+#[derive(Default)]
+pub struct Milestones {
     phase: Option<Phase>,
     phase_finished: bool,
+}
+
+impl Milestones {
+    pub fn of(&mut self, update: &Progress) -> Vec<String> {
+        let phase = phase_name(update.phase);
+        let mut milestones = Vec::new();
+        if self.phase != Some(update.phase) {
+            self.phase = Some(update.phase);
+            self.phase_finished = false;
+            milestones.push(format!("{phase} phase started"));
+        }
+        if let Some(product) = update.product_id {
+            milestones.push(format!("{phase}: product {product} done ({}/{})", update.done, update.total));
+        }
+        if !self.phase_finished && update.done == update.total {
+            self.phase_finished = true;
+            milestones.push(format!("{phase} phase finished: {} rows written", update.items));
+        }
+        milestones
+    }
 }
 
 /// Writes one of the engine's log lines to `tracing`.
@@ -35,18 +62,8 @@ impl Observer for TracingObserver {
     }
 
     fn progress(&mut self, update: &Progress) {
-        let phase = phase_name(update.phase);
-        if self.phase != Some(update.phase) {
-            self.phase = Some(update.phase);
-            self.phase_finished = false;
-            tracing::info!(target: "progress", "{phase} phase started");
-        }
-        if let Some(product) = update.product_id {
-            tracing::info!(target: "progress", "{phase}: product {product} done ({}/{})", update.done, update.total);
-        }
-        if !self.phase_finished && update.done == update.total {
-            self.phase_finished = true;
-            tracing::info!(target: "progress", "{phase} phase finished: {} rows written", update.items);
+        for milestone in self.milestones.of(update) {
+            tracing::info!(target: "progress", "{milestone}");
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
-pub use events::{Observer, TracingObserver, phase_name, trace_line};
+pub use events::{Milestones, Observer, TracingObserver, phase_name, trace_line};
 
 use crate::api::ApiClient;
 use crate::bindings::types::Host as TypesHost;

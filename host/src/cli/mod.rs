@@ -1,8 +1,10 @@
 //! The `testio-sync` command line: one file per command.
 
 mod component;
+mod daemon;
 mod demo;
 mod history;
+mod mcp;
 mod nuke;
 mod problems;
 mod report;
@@ -36,6 +38,11 @@ enum Command {
     History(history::Args),
     /// List the problem ranges: test offsets that fail with HTTP 500 even one per page
     Problems(problems::Args),
+    /// Serve MCP on stdin/stdout (tools sync_data, sync_status, sync_history), with the
+    /// background scheduler unless TESTIO_REFRESH_INTERVAL_SECONDS=0
+    Mcp(mcp::Args),
+    /// Sync in the background every TESTIO_REFRESH_INTERVAL_SECONDS until SIGINT or SIGTERM
+    Daemon(daemon::Args),
     /// Serve the built-in Customer API simulator on 127.0.0.1
     Sim(sim::Args),
     /// Sync a simulated account into a fresh local database, then sync it again
@@ -90,6 +97,8 @@ pub fn main() -> ExitCode {
             Command::Status(args) => status::run(args),
             Command::History(args) => history::run(args),
             Command::Problems(args) => problems::run(args),
+            Command::Mcp(args) => mcp::run(args).await,
+            Command::Daemon(args) => daemon::run(args).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Component(args) => component::run(args),

@@ -15,7 +15,7 @@ use crate::shutdown;
 #[derive(clap::Args)]
 pub struct Args {
     /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = parse_product_id)]
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
     product_ids: Vec<u64>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; default: all
@@ -71,13 +71,6 @@ enum Kind {
     Features,
     Tests,
     Bugs,
-}
-
-fn parse_product_id(text: &str) -> Result<u64, String> {
-    match text.trim().parse::<u64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(format!("{text:?} is not a product id (a positive whole number)")),
-    }
 }
 
 fn parse_since(text: &str) -> Result<i64, String> {

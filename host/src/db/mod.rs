@@ -12,9 +12,10 @@ pub mod writer;
 pub mod writes;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 /// The store for one customer's rows in one database file.
 pub struct Store {
@@ -51,15 +52,49 @@ impl Store {
 /// database stays consistent on power loss (the last commits may be lost, and the next
 /// sync fetches them again), without an fsync per page.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    use_wal(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switching a new database to WAL needs it alone for a moment, and SQLite answers
+/// "busy" at once rather than wait (another connection may be creating it too): wait
+/// here, within the busy timeout.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 fn migrate(conn: &Connection) -> anyhow::Result<()> {
+    if schema_version(conn)? == schema::MIGRATIONS.len() {
+        return Ok(());
+    }
+    // Another connection (a sync, a status read) may be migrating the same new file right
+    // now: take the write lock first, then look again at what is applied.
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let applied = schema_version(&tx)?;
+    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+    }
+    Ok(tx.commit()?)
+}
+
+fn schema_version(conn: &Connection) -> anyhow::Result<usize> {
     let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
     anyhow::ensure!(
@@ -67,19 +102,22 @@ fn migrate(conn: &Connection) -> anyhow::Result<()> {
         "the database was written by a newer testio-sync (schema version {applied}, this one knows {})",
         schema::MIGRATIONS.len()
     );
-    for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
-        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
-        tx.commit()?;
-    }
-    Ok(())
+    Ok(applied)
 }
 
 /// Now, in the column format used for times.
 pub fn now_column() -> String {
-    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    chrono::Utc::now().format(TIME_COLUMN).to_string()
 }
+
+/// Reads a time written by [`now_column`].
+pub fn parse_column_time(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    let at = chrono::NaiveDateTime::parse_from_str(text, TIME_COLUMN)
+        .with_context(|| format!("{text:?} is not a time this database writes"))?;
+    Ok(at.and_utc())
+}
+
+const TIME_COLUMN: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
 /// The database, opened on first use, so that a sync refused before any write (a
 /// rejected token, a busy lock) never creates or touches it.
@@ -99,5 +137,35 @@ impl LazyStore {
             self.store = Some(Store::open(&self.path, self.customer_id).map_err(|e| format!("{e:#}"))?);
         }
         Ok(self.store.as_mut().expect("opened above"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    #[test]
+    fn connections_opening_a_new_database_at_once_migrate_it_once() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cache.db");
+            let start = Arc::new(Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Store::open(&path, 1).map(|_| ()).map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let store = Store::open_existing(&path, 1).unwrap();
+            assert_eq!(schema_version(&store.conn).unwrap(), schema::MIGRATIONS.len());
+        }
     }
 }

@@ -9,7 +9,7 @@ pub const TABLES: [&str; 7] =
     ["products", "features", "tests", "test_features", "test_platforms", "sync_events", "sync_metadata"];
 
 /// One `sync_events` row.
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct SyncRecord {
     pub id: i64,
     pub started_at: String,

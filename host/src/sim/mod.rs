@@ -134,6 +134,11 @@ impl Simulator {
         self.state.set_faults(faults);
     }
 
+    /// Answers normally again after [`Simulator::fail_requests`].
+    pub fn stop_failing_requests(&self) {
+        self.state.stop_failing_requests();
+    }
+
     /// Stops accepting connections; requests in flight are still answered.
     pub fn shutdown(&self) {
         self.state.shutdown();

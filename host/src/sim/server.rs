@@ -151,6 +151,10 @@ impl SimState {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner).push((prefix.to_owned(), status));
     }
 
+    pub fn stop_failing_requests(&self) {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     fn injected_fault(&self, parts: &Parts) -> Option<Failure> {
         let path = relative_path(parts)?;
         let faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);

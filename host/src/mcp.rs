@@ -1,0 +1,352 @@
+//! The MCP server's tools. They run syncs through the process's [`SyncService`], the
+//! one its scheduler uses: there is no second sync path, and a call during a scheduled
+//! sync waits for its turn or shares that sync's result.
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ProgressToken, RequestMetaObject,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::schemars::{self, JsonSchema, Schema, SchemaGenerator, json_schema};
+use rmcp::{Json, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::bindings::events::{Level, Progress};
+use crate::bindings::types::Trigger;
+use crate::capabilities::{Milestones, Observer, phase_name, trace_line};
+use crate::db::status::SyncRecord;
+use crate::lock;
+use crate::scheduler::{Scheduler, SchedulerStatus, Selection, sync_call};
+use crate::service::{Finished, SyncService, describe_error};
+
+const INSTRUCTIONS: &str = "Keeps a local SQLite mirror of a Test IO account (products, features, exploratory \
+tests) up to date. Call sync_data to refresh it (it can take minutes on a large account; progress is reported when \
+you pass a progress token), sync_status to see how fresh it is and whether a sync is running, and sync_history for \
+the latest syncs.";
+
+const MAX_HISTORY: u32 = 100;
+
+#[derive(Clone)]
+pub struct SyncServer {
+    service: Arc<SyncService>,
+    scheduler: Option<Arc<Scheduler>>,
+    /// What `sync_data` syncs when the caller does not say (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE).
+    defaults: Selection,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncDataRequest {
+    #[serde(default)]
+    #[schemars(schema_with = "product_ids_schema")]
+    product_ids: Option<Value>,
+    /// Only tests that ended on or after this: an ISO date ("2025-01-31") or date-time
+    /// ("2025-01-31T12:00:00Z"), "today", "yesterday", "30 days ago", "last 7 days"
+    /// (also weeks, months, years); or "all" to refresh every test of every page (slow).
+    /// Omit for the usual incremental sync, which fetches the tests that are new since
+    /// the last sync.
+    #[serde(default)]
+    since: Option<String>,
+    /// Walk every page again and update every test, not only the new ones (slower).
+    #[serde(default)]
+    force: bool,
+}
+
+fn product_ids_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "The products to sync: a list of ids ([598, 599]) or a comma-separated string (\"598,599\"). \
+            Omit to sync the products the server is configured for (all, unless TESTIO_PRODUCT_IDS says otherwise).",
+        "anyOf": [
+            { "type": "array", "items": { "type": "integer", "minimum": 1 }, "minItems": 1 },
+            { "type": "string" }
+        ]
+    })
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncHistoryRequest {
+    /// How many syncs to list, newest first (1 to 100; default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Everything in scope was synced.
+    Completed,
+    /// The sync ran, but some things need attention: see `warnings`, and `errors` for
+    /// the parts (products, phases) whose data could not be fetched.
+    CompletedWithWarnings,
+    /// The sync could not run or stopped: see `errors`.
+    Failed,
+}
+
+/// The outcome of a `sync_data` call.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SyncReport {
+    status: Verdict,
+    /// The phases that ran to completion: products, features, new_tests.
+    phases_completed: Vec<String>,
+    products_synced: u32,
+    features_refreshed: u32,
+    /// Tests that were not in the mirror before this sync.
+    tests_discovered: u32,
+    /// Tests that were in the mirror and were written again.
+    tests_updated: u32,
+    duration_seconds: f64,
+    warnings: Vec<String>,
+    errors: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct StatusReport {
+    db_path: String,
+    /// The latest sync in the sync log, whoever started it; null before the first.
+    last_sync: Option<SyncRecord>,
+    /// When the last sync without errors completed (UTC); the scheduler skips its run
+    /// while this is younger than its interval.
+    last_sync_completed: Option<String>,
+    /// Who holds the sync lock (PID, command, trigger, since when); null when free.
+    lock_holder: Option<String>,
+    /// The background scheduler; null when it is off (TESTIO_REFRESH_INTERVAL_SECONDS=0).
+    scheduler: Option<SchedulerStatus>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct HistoryReport {
+    /// Newest first.
+    syncs: Vec<SyncRecord>,
+}
+
+#[tool_router]
+impl SyncServer {
+    pub fn new(service: Arc<SyncService>, scheduler: Option<Arc<Scheduler>>, defaults: Selection) -> Self {
+        Self { service, scheduler, defaults, tool_router: Self::tool_router() }
+    }
+
+    #[tool(description = "Sync the Test IO account into the local database: products, then features, then new \
+        exploratory tests. Returns the counts and a status (completed, completed_with_warnings, failed) with every \
+        warning and error. If a sync is already running, the call waits for it or shares its result. Sends progress \
+        notifications per phase and per product when the request carries a progress token.")]
+    async fn sync_data(
+        &self,
+        Parameters(request): Parameters<SyncDataRequest>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<Json<SyncReport>, CallToolResult> {
+        let call = self.call_for(&request).map_err(input_error)?;
+        let (observer, forwarding) = ProgressForwarder::start(meta.get_progress_token(), peer);
+        let finished = self.service.sync(call, Box::new(observer)).await;
+        if let Some(forwarding) = forwarding {
+            // Progress is sent before the result, never after it.
+            let _ = forwarding.await;
+        }
+        report(&finished)
+    }
+
+    #[tool(description = "How fresh the local mirror is: the last sync (status, trigger, counts, duration), when the \
+        last successful sync completed, who holds the sync lock right now, and the background scheduler's state \
+        (idle, syncing, backoff), next run, consecutive failures and last error.")]
+    async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
+        let db_path = self.service.settings().db_path.clone();
+        let lock_path = lock::path_beside(&db_path);
+        let read = self.service.read(|store| Ok((store.history(1)?.pop(), store.metadata("last_sync_completed")?)));
+        let (last_sync, last_sync_completed) = read.await.map_err(tool_failure)?.unwrap_or_default();
+        let lock = tokio::task::spawn_blocking(move || lock::inspect(&lock_path))
+            .await
+            .map_err(tool_failure)?
+            .map_err(tool_failure)?;
+        let lock_holder = lock.filter(|l| l.held).map(|l| lock::describe_record(&l.facts.holder));
+        Ok(Json(StatusReport {
+            db_path: db_path.display().to_string(),
+            last_sync,
+            last_sync_completed,
+            lock_holder,
+            scheduler: self.scheduler.as_ref().map(|s| s.status()),
+        }))
+    }
+
+    #[tool(description = "The latest syncs from the sync log, newest first: when each started, its trigger (cli, \
+        scheduler, mcp), status (running, success, partial_failure, failure, interrupted), counts, duration and \
+        error message.")]
+    async fn sync_history(
+        &self,
+        Parameters(request): Parameters<SyncHistoryRequest>,
+    ) -> Result<Json<HistoryReport>, CallToolResult> {
+        let limit = request.limit.unwrap_or(10);
+        if !(1..=MAX_HISTORY).contains(&limit) {
+            return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));
+        }
+        let syncs = self.service.read(move |store| Ok(store.history(limit)?)).await.map_err(tool_failure)?;
+        Ok(Json(HistoryReport { syncs: syncs.unwrap_or_default() }))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for SyncServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("testio-sync", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+impl SyncServer {
+    fn call_for(&self, request: &SyncDataRequest) -> Result<crate::runtime::SyncCall, String> {
+        let product_ids = match &request.product_ids {
+            None | Some(Value::Null) => self.defaults.product_ids.clone(),
+            Some(value) => Some(product_ids(value)?),
+        };
+        let now = chrono::Utc::now();
+        let (since, everything) = match request.since.as_deref().map(str::trim) {
+            None => (self.defaults.since_at(now).map_err(|e| format!("TESTIO_SYNC_SINCE: {e}"))?, false),
+            Some(all) if all.eq_ignore_ascii_case("all") => (None, true),
+            Some(text) => {
+                let at = crate::since::parse(text, now).map_err(|e| format!("since: {e}; or \"all\""))?;
+                (Some(at.timestamp_millis()), false)
+            }
+        };
+        Ok(sync_call(product_ids, since, request.force || everything, Trigger::Mcp))
+    }
+}
+
+/// `product_ids` as a list of ids or a comma-separated string.
+fn product_ids(value: &Value) -> Result<Vec<u64>, String> {
+    const ACCEPTED: &str = "give positive whole numbers, as a list ([598, 599]) or a string (\"598,599\")";
+    let ids: Vec<u64> = match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_u64().filter(|id| *id > 0).ok_or_else(|| format!("{item} is not a product id")))
+            .collect::<Result<_, _>>(),
+        Value::String(text) => text.split(',').map(crate::config::parse_product_id).collect(),
+        other => Err(format!("{other} is neither a list nor a string")),
+    }
+    .map_err(|e| format!("product_ids: {e}; {ACCEPTED}"))?;
+    if ids.is_empty() {
+        return Err(format!("product_ids is empty; omit it to sync every product, or {ACCEPTED}"));
+    }
+    Ok(ids)
+}
+
+fn report(finished: &Finished) -> Result<Json<SyncReport>, CallToolResult> {
+    let result = match finished.as_ref() {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => return Err(failed(describe_error(e))),
+        Err(e) => return Err(failed(format!("{e:#}"))),
+    };
+    let clean = result.warnings.is_empty() && result.errors.is_empty();
+    Ok(Json(SyncReport {
+        status: if clean { Verdict::Completed } else { Verdict::CompletedWithWarnings },
+        phases_completed: result.phases_completed.iter().map(|p| phase_name(*p).to_string()).collect(),
+        products_synced: result.products_synced,
+        features_refreshed: result.features_refreshed,
+        tests_discovered: result.tests_discovered,
+        tests_updated: result.tests_updated,
+        duration_seconds: result.duration_seconds,
+        warnings: result.warnings.clone(),
+        errors: result.errors.clone(),
+    }))
+}
+
+/// A sync that did not run or stopped: a tool error that still carries a `SyncReport`.
+fn failed(message: String) -> CallToolResult {
+    let report = SyncReport {
+        status: Verdict::Failed,
+        phases_completed: Vec::new(),
+        products_synced: 0,
+        features_refreshed: 0,
+        tests_discovered: 0,
+        tests_updated: 0,
+        duration_seconds: 0.0,
+        warnings: Vec::new(),
+        errors: vec![message.clone()],
+    };
+    let mut result = CallToolResult::structured_error(serde_json::to_value(report).unwrap_or_default());
+    result.content = vec![ContentBlock::text(format!("Sync failed: {message}"))];
+    result
+}
+
+fn input_error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("Invalid arguments: {message}"))])
+}
+
+fn tool_failure(error: impl std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("Could not read the sync status: {error:#}"))])
+}
+
+/// Logs to stderr like any sync, and sends the milestones to the MCP client as progress
+/// notifications when it asked for them.
+struct ProgressForwarder {
+    milestones: Milestones,
+    sender: Option<mpsc::UnboundedSender<String>>,
+}
+
+impl ProgressForwarder {
+    /// The observer, and the task that sends its notifications (none without a token).
+    fn start(token: Option<ProgressToken>, peer: Peer<RoleServer>) -> (Self, Option<tokio::task::JoinHandle<()>>) {
+        let Some(token) = token else {
+            return (Self { milestones: Milestones::default(), sender: None }, None);
+        };
+        let (sender, mut received) = mpsc::unbounded_channel::<String>();
+        let task = tokio::spawn(async move {
+            // The progress value must grow with every notification: count them.
+            let mut step = 0.0;
+            while let Some(message) = received.recv().await {
+                step += 1.0;
+                let notification = ProgressNotificationParam::new(token.clone(), step).with_message(message);
+                if let Err(e) = peer.notify_progress(notification).await {
+                    tracing::debug!("could not send a progress notification: {e}");
+                }
+            }
+        });
+        (Self { milestones: Milestones::default(), sender: Some(sender) }, Some(task))
+    }
+}
+
+impl Observer for ProgressForwarder {
+    fn log(&mut self, level: Level, message: &str) {
+        trace_line(level, message);
+    }
+
+    fn progress(&mut self, update: &Progress) {
+        for milestone in self.milestones.of(update) {
+            tracing::info!(target: "progress", "{milestone}");
+            if let Some(sender) = &self.sender {
+                let _ = sender.send(milestone);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn product_ids_come_as_a_list_or_a_string() {
+        assert_eq!(product_ids(&json!([598, 599])).unwrap(), [598, 599]);
+        assert_eq!(product_ids(&json!("598, 599")).unwrap(), [598, 599]);
+        assert_eq!(product_ids(&json!("7")).unwrap(), [7]);
+    }
+
+    #[test]
+    fn bad_product_ids_say_what_is_wrong_and_what_is_accepted() {
+        let error = product_ids(&json!("598,abc")).unwrap_err();
+        assert!(error.contains("\"abc\" is not a product id") && error.contains("\"598,599\""), "{error}");
+        let error = product_ids(&json!([1, "2"])).unwrap_err();
+        assert!(error.contains("\"2\" is not a product id"), "{error}");
+        assert!(product_ids(&json!([0])).unwrap_err().contains("0 is not a product id"));
+        assert!(product_ids(&json!([])).unwrap_err().contains("empty"));
+        assert!(product_ids(&json!(5)).unwrap_err().contains("neither a list nor a string"));
+    }
+}
