@@ -10,7 +10,7 @@
 //! from a reference database synced without interruption. All three should be 0.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     for round in 0..args.kills {
         let cold = round % 2 == 0;
         if cold {
-            remove_database(&db)?;
+            testio_sync::db::remove_database(&db)?;
         }
         let delay = Duration::from_secs_f64(cold_time.as_secs_f64() * rng.f64());
         let force: &[&str] = if cold { &[] } else { &["--force"] };
@@ -145,14 +145,4 @@ fn content(db: &Path) -> anyhow::Result<BTreeSet<String>> {
         }
     }
     Ok(rows)
-}
-
-fn remove_database(db: &Path) -> anyhow::Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
-        let path = PathBuf::from(format!("{}{suffix}", db.display()));
-        if path.exists() {
-            std::fs::remove_file(&path)?;
-        }
-    }
-    Ok(())
 }

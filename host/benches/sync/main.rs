@@ -11,7 +11,6 @@
 mod child;
 mod raw;
 
-use std::path::Path;
 use std::time::Duration;
 
 use testio_sync::sim::{SimConfig, Simulator};
@@ -140,7 +139,7 @@ fn measure(
     let mut measured = Measured { ours: Vec::with_capacity(runs), raw: Vec::with_capacity(runs), requests: 0 };
     for _ in 0..runs {
         if scenario.start == Start::Cold {
-            remove_db(&db);
+            testio_sync::db::remove_database(&db)?;
         }
         sim.clear_requests();
         measured.ours.push(child::sync(&sim, &db)?);
@@ -149,7 +148,7 @@ fn measure(
         if scenario.raw {
             let rows = raw::row_counts(&db)?;
             if scenario.start == Start::Cold {
-                remove_db(&db);
+                testio_sync::db::remove_database(&db)?;
             }
             let replay = raw::Replay::of(&requests);
             measured.raw.push(raw::run(raw_runtime, &sim.base_url(), sim.token(), &db, &replay)?);
@@ -159,12 +158,6 @@ fn measure(
     }
     sim.shutdown();
     Ok(measured)
-}
-
-fn remove_db(db: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
 }
 
 fn print_row(scenario: &Scenario, measured: &Measured) {

@@ -1,8 +1,10 @@
 //! `testio-sync demo`: the main job end to end on an embedded default, the simulator
 //! and a local database file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
+
+use anyhow::Context;
 
 use super::sim::Account;
 use super::{Exit, report};
@@ -25,7 +27,8 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     crate::config::check_db_path(&args.db)?;
-    remove_database(&args.db)?;
+    // The demo starts from an empty database, so the numbers mean what they say.
+    crate::db::remove_database(&args.db).context("could not replace the old demo database")?;
     let sim = Simulator::start(args.account.config(), 0).await?;
     let settings = Settings {
         base_url: sim.base_url(),
@@ -60,20 +63,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let incremental = sync_once(&service, &call).await;
     sim.shutdown();
     Ok(if cold == Exit::Success { incremental } else { cold })
-}
-
-/// The demo starts from an empty database, so the numbers mean what they say.
-fn remove_database(db: &Path) -> anyhow::Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
-        let path = PathBuf::from(format!("{}{suffix}", db.display()));
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                anyhow::bail!("could not replace the old demo database {}: {e}", path.display())
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 async fn sync_once(service: &SyncService, call: &SyncCall) -> Exit {
