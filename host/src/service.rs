@@ -280,6 +280,15 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_phase_list_means_the_default_phases_so_a_bugs_only_sync_covers_no_default_request() {
+        let mut bugs_only = call(None, None, false);
+        bugs_only.phases = vec![Phase::Bugs];
+        let mut default = call(None, None, false);
+        default.phases = vec![];
+        assert!(!covers(&bugs_only, &default), "a bugs-only sync does not write products, features or tests");
+    }
+
+    #[test]
     fn the_final_line_names_the_duration_and_the_counts_or_the_reason() {
         let result = SyncResult {
             phases_completed: vec![Phase::Products],
