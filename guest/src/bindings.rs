@@ -8,5 +8,5 @@ wit_bindgen::generate!({
     pub_export_macro: true,
 });
 
-pub use exports::testio::sync::engine;
+pub use exports::testio::sync::{engine, policy};
 pub use testio::sync::{clock, customer_api, events, store, sync_lock, types};

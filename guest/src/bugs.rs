@@ -6,8 +6,8 @@ use crate::bindings::customer_api::BugSummary;
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::BugCandidate;
 use crate::bindings::types::{Phase, SyncError, Timestamp};
+use crate::failures::{self, Verdict};
 use crate::host::{Fetched, Host};
-use crate::policy::{self, Verdict};
 use crate::tally::Tally;
 
 /// Test ids per bugs request, as the API is known to answer in time.
@@ -58,12 +58,12 @@ pub fn sync<H: Host>(
     let mut progress = Progress { phase: Phase::Bugs, product_id: None, done: 0, total, items: 0 };
     let mut pending: Vec<Vec<u64>> = ids.chunks(BATCH_SIZE).map(<[u64]>::to_vec).collect();
     while !pending.is_empty() {
-        let results = host.fetch_bugs(&pending);
+        let results = host.fetch_bugs(&pending, &[failures::TIMED_OUT]);
         let mut split = Vec::new();
         for (batch, result) in pending.into_iter().zip(results) {
             match result {
                 Ok(list) => store(host, &batch, list, tally)?,
-                Err(e) if policy::batch_timed_out(&e) && batch.len() > 1 => {
+                Err(e) if failures::batch_timed_out(&e) && batch.len() > 1 => {
                     host.log(
                         Level::Info,
                         &format!("bugs of {} tests timed out (HTTP 524); asking for them in halves", batch.len()),
@@ -71,7 +71,7 @@ pub fn sync<H: Host>(
                     split.extend(bisect(batch));
                     continue;
                 }
-                Err(e) => apply(host, policy::judge_bugs(&e, &batch), tally)?,
+                Err(e) => apply(host, failures::judge_bugs(&e, &batch), tally)?,
             }
             progress.done += batch.len() as u32;
         }
@@ -99,12 +99,13 @@ fn store<H: Host>(
         tally.warnings.push(format!(
             "bug {} was listed for tests {} but names {}; not stored",
             stray.id,
-            policy::test_list(batch),
+            failures::test_list(batch),
             stray.test_id.map_or("no test".to_string(), |t| format!("test {t}"))
         ));
     }
     let ids: Vec<u64> = ids.iter().map(|b| b.id).collect();
-    tally.bugs_refreshed += host.write_bugs(&list.body, &ids, batch).map_err(SyncError::StoreFailed)?;
+    host.write_bugs(&list.body, &ids, batch).map_err(SyncError::StoreFailed)?;
+    tally.bugs_refreshed += ids.len() as u32;
     Ok(())
 }
 
@@ -195,6 +196,7 @@ mod tests {
         assert_eq!(host.stored_bugs.len(), expected);
         // 2 batches, then 8 + 7, 4 + 4, 2 + 2, 1 + 1.
         assert_eq!(host.bug_requests.len(), 10, "{:?}", host.bug_requests);
+        assert_eq!(host.handled, [524], "the engine tells the host not to retry what it splits");
     }
 
     #[test]

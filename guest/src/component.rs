@@ -4,23 +4,29 @@ use crate::bindings::clock;
 use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageRequest};
 use crate::bindings::engine::Guest;
 use crate::bindings::events::{self, Level, Progress};
+use crate::bindings::policy::Guest as PolicyGuest;
 use crate::bindings::store::{self, BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
-use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Timestamp, Trigger};
-use crate::engine::{self, Request};
+use crate::bindings::types::{Phase, SyncError, SyncRequest, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
+use crate::{engine, lock, plan};
 
 struct Component;
 
 impl Guest for Component {
-    fn execute_sync(
-        phases: Vec<Phase>,
-        scope: Scope,
-        options: Options,
-        trigger: Trigger,
-    ) -> Result<SyncResult, SyncError> {
+    fn execute_sync(request: SyncRequest, trigger: Trigger) -> Result<SyncResult, SyncError> {
         forward_panics();
-        engine::execute_sync(&mut Imports, Request { phases, scope, options, trigger })
+        engine::execute_sync(&mut Imports, &request, trigger)
+    }
+}
+
+impl PolicyGuest for Component {
+    fn covers(running: SyncRequest, wanted: SyncRequest) -> bool {
+        plan::covers(&running, &wanted)
+    }
+
+    fn describe_lock(held: bool, facts: LockFacts, now: Timestamp) -> String {
+        lock::describe_lock(held, &facts, now)
     }
 }
 
@@ -36,8 +42,8 @@ struct Imports;
 impl Host for Imports {
     type Payload = Payload;
 
-    fn acquire_lock(&mut self, trigger: Trigger) -> Result<LockFacts, AcquireError> {
-        sync_lock::acquire(trigger)
+    fn acquire_lock(&mut self, trigger: Trigger, heartbeat_seconds: u32) -> Result<LockFacts, AcquireError> {
+        sync_lock::acquire(trigger, heartbeat_seconds)
     }
     fn wait_for_release(&mut self) -> bool {
         sync_lock::wait_for_release()
@@ -78,12 +84,16 @@ impl Host for Imports {
         let results = customer_api::fetch_tests_pages(requests);
         results.into_iter().map(|r| r.map(|p| Fetched { items: p.tests, body: p.body })).collect()
     }
-    fn fetch_bugs(&mut self, batches: &[Vec<u64>]) -> Vec<ApiResult<Payload, customer_api::BugSummary>> {
-        let results = customer_api::fetch_bugs(batches);
+    fn fetch_bugs(
+        &mut self,
+        batches: &[Vec<u64>],
+        handled: &[u16],
+    ) -> Vec<ApiResult<Payload, customer_api::BugSummary>> {
+        let results = customer_api::fetch_bugs(batches, handled);
         results.into_iter().map(|r| r.map(|l| Fetched { items: l.bugs, body: l.body })).collect()
     }
 
-    fn write_products(&mut self, body: &Payload, ids: &[u64]) -> Result<u32, String> {
+    fn write_products(&mut self, body: &Payload, ids: &[u64]) -> Result<(), String> {
         store::write_products(body, ids)
     }
     fn write_features(
@@ -91,7 +101,7 @@ impl Host for Imports {
         product_id: u64,
         lists: &[&Payload],
         features: &[FeaturePlacement],
-    ) -> Result<u32, String> {
+    ) -> Result<(), String> {
         store::write_features(product_id, lists, features)
     }
     fn tests_coverage_of(&mut self, product_ids: &[u64]) -> Result<Vec<TestsCoverage>, String> {
@@ -103,14 +113,23 @@ impl Host for Imports {
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
         store::known_tests(ids)
     }
-    fn write_tests(&mut self, product_id: u64, page: &Payload, ids: &[u64]) -> Result<u32, String> {
+    fn write_tests(&mut self, product_id: u64, page: &Payload, ids: &[u64]) -> Result<(), String> {
         store::write_tests(product_id, page, ids)
     }
     fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String> {
         store::problem_ranges(product_ids)
     }
-    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String> {
-        store::record_problem_range(*report)
+    fn add_problem_range(&mut self, report: &ProblemReport, seen_at: Timestamp) -> Result<(), String> {
+        store::add_problem_range(*report, seen_at)
+    }
+    fn update_problem_range(
+        &mut self,
+        id: u64,
+        report: &ProblemReport,
+        attempts: u32,
+        seen_at: Timestamp,
+    ) -> Result<(), String> {
+        store::update_problem_range(id, *report, attempts, seen_at)
     }
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String> {
         store::clear_problem_range(id)
@@ -118,7 +137,7 @@ impl Host for Imports {
     fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String> {
         store::bug_candidates(product_ids, since)
     }
-    fn write_bugs(&mut self, bugs: &Payload, ids: &[u64], test_ids: &[u64]) -> Result<u32, String> {
+    fn write_bugs(&mut self, bugs: &Payload, ids: &[u64], test_ids: &[u64]) -> Result<(), String> {
         store::write_bugs(bugs, ids, test_ids)
     }
     fn flush(&mut self) -> Result<(), String> {

@@ -8,11 +8,20 @@ use crate::bindings::customer_api::{
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
-use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
+use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncRequest, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
 
 /// The fake's wall clock, which stands still.
 pub const NOW: Timestamp = 1_780_000_000_000;
+
+/// A request for the default phases (products, features, new tests) of these products.
+pub fn sync_request(product_ids: Option<Vec<u64>>) -> SyncRequest {
+    SyncRequest {
+        phases: vec![Phase::NewTests, Phase::Features, Phase::Products],
+        scope: Scope { product_ids, since: None, entity_types: None },
+        options: Options { force_refresh: false, incremental_only: false, nuke: false },
+    }
+}
 
 /// A fake payload is the ids it holds: what the store writes is checked against it.
 pub type Body = Vec<u64>;
@@ -41,6 +50,7 @@ pub struct FakeHost {
     /// After this many page requests, every page request fails without an answer.
     pub fail_after_requests: Option<usize>,
     pub problems: Vec<ProblemRange>,
+    pub last_range_id: u64,
     /// Tests whose bugs the API cannot list in time: a batch holding one answers 524.
     pub bug_timeouts: BTreeSet<u64>,
     /// Every bugs request fails like this.
@@ -59,9 +69,13 @@ pub struct FakeHost {
     /// Tests whose bugs were written.
     pub bugs_synced: BTreeSet<u64>,
     pub bug_requests: Vec<Vec<u64>>,
+    /// The statuses the engine said it handles itself on its last bugs request.
+    pub handled: Vec<u16>,
     pub calls: Vec<String>,
     pub page_requests: Vec<TestsPageRequest>,
     pub lock_held: bool,
+    /// The heartbeat period the engine asked for.
+    pub heartbeat_seconds: u32,
     pub waits: u32,
     pub log: Vec<String>,
     pub finished: Vec<Result<SyncResult, SyncError>>,
@@ -69,6 +83,11 @@ pub struct FakeHost {
 }
 
 impl FakeHost {
+    /// Runs one sync from the command line.
+    pub fn sync(&mut self, request: SyncRequest) -> Result<SyncResult, SyncError> {
+        crate::engine::execute_sync(self, &request, Trigger::Cli)
+    }
+
     /// `products` products; product p has `features` features and `tests` tests, the
     /// newest with the highest id. Every third product has two sections.
     pub fn account(products: u64, features: u64, tests: u64) -> Self {
@@ -171,8 +190,9 @@ impl FakeHost {
 impl Host for FakeHost {
     type Payload = Body;
 
-    fn acquire_lock(&mut self, _trigger: Trigger) -> Result<LockFacts, AcquireError> {
+    fn acquire_lock(&mut self, _trigger: Trigger, heartbeat_seconds: u32) -> Result<LockFacts, AcquireError> {
         self.calls.push("acquire".into());
+        self.heartbeat_seconds = heartbeat_seconds;
         if self.lock_unavailable {
             return Err(AcquireError::Unavailable("could not open /data/sync.lock: permission denied".into()));
         }
@@ -252,8 +272,9 @@ impl Host for FakeHost {
             .collect()
     }
 
-    fn fetch_bugs(&mut self, batches: &[Vec<u64>]) -> Vec<ApiResult<Body, BugSummary>> {
+    fn fetch_bugs(&mut self, batches: &[Vec<u64>], handled: &[u16]) -> Vec<ApiResult<Body, BugSummary>> {
         self.calls.push(format!("fetch_bugs x{}", batches.len()));
+        self.handled = handled.to_vec();
         batches
             .iter()
             .map(|batch| {
@@ -263,20 +284,20 @@ impl Host for FakeHost {
             .collect()
     }
 
-    fn write_products(&mut self, body: &Body, ids: &[u64]) -> Result<u32, String> {
+    fn write_products(&mut self, body: &Body, ids: &[u64]) -> Result<(), String> {
         assert!(ids.iter().all(|id| body.contains(id)), "asked to write a product that is not in the payload");
         self.stored_products.extend(ids);
-        Ok(ids.len() as u32)
+        Ok(())
     }
     fn write_features(
         &mut self,
         product_id: u64,
         lists: &[&Body],
         features: &[FeaturePlacement],
-    ) -> Result<u32, String> {
+    ) -> Result<(), String> {
         assert!(features.iter().all(|f| lists.iter().any(|l| l.contains(&f.id))));
         self.stored_features.insert(product_id, features.iter().map(|f| f.id).collect());
-        Ok(features.len() as u32)
+        Ok(())
     }
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
         Ok(ids.iter().copied().filter(|id| self.stored_tests.contains_key(id)).collect())
@@ -292,23 +313,27 @@ impl Host for FakeHost {
         let wanted = |p: &ProblemRange| product_ids.is_empty() || product_ids.contains(&p.report.product_id);
         Ok(self.problems.iter().filter(|p| wanted(p)).cloned().collect())
     }
-    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String> {
-        let id_of = |n: &Option<crate::bindings::store::Neighbour>| n.as_ref().map(|n| n.id);
-        let same = |p: &&mut ProblemRange| {
-            p.report.product_id == report.product_id
-                && id_of(&p.report.before) == id_of(&report.before)
-                && id_of(&p.report.after) == id_of(&report.after)
+    fn add_problem_range(&mut self, report: &ProblemReport, seen_at: Timestamp) -> Result<(), String> {
+        self.last_range_id += 1;
+        let range = ProblemRange {
+            id: self.last_range_id,
+            report: *report,
+            attempts: 1,
+            first_seen: seen_at,
+            last_seen: seen_at,
         };
-        match self.problems.iter_mut().find(same) {
-            Some(existing) => {
-                existing.report = *report;
-                existing.attempts += 1;
-            }
-            None => {
-                let id = self.problems.len() as u64 + 1;
-                let range = ProblemRange { id, report: *report, attempts: 1, first_seen: 0, last_seen: 0 };
-                self.problems.push(range);
-            }
+        self.problems.push(range);
+        Ok(())
+    }
+    fn update_problem_range(
+        &mut self,
+        id: u64,
+        report: &ProblemReport,
+        attempts: u32,
+        seen_at: Timestamp,
+    ) -> Result<(), String> {
+        if let Some(range) = self.problems.iter_mut().find(|p| p.id == id) {
+            (range.report, range.attempts, range.last_seen) = (*report, attempts, seen_at);
         }
         Ok(())
     }
@@ -326,20 +351,20 @@ impl Host for FakeHost {
         };
         Ok(self.tests.values().flatten().map(|t| t.0).filter(stored).map(candidate).collect())
     }
-    fn write_bugs(&mut self, bugs: &Body, ids: &[u64], test_ids: &[u64]) -> Result<u32, String> {
+    fn write_bugs(&mut self, bugs: &Body, ids: &[u64], test_ids: &[u64]) -> Result<(), String> {
         assert!(ids.iter().all(|id| bugs.contains(id)), "asked to write a bug that is not in the list");
         self.stored_bugs.retain(|_, test| !test_ids.contains(test));
         for &id in ids {
             self.stored_bugs.insert(id, id / 10);
         }
         self.bugs_synced.extend(test_ids.iter().filter(|id| self.stored_tests.contains_key(id)));
-        Ok(ids.len() as u32)
+        Ok(())
     }
     fn flush(&mut self) -> Result<(), String> {
         self.calls.push("flush".into());
         Ok(())
     }
-    fn write_tests(&mut self, product_id: u64, page: &Body, ids: &[u64]) -> Result<u32, String> {
+    fn write_tests(&mut self, product_id: u64, page: &Body, ids: &[u64]) -> Result<(), String> {
         if self.failing_writes {
             return Err("disk I/O error".into());
         }
@@ -347,6 +372,6 @@ impl Host for FakeHost {
         for &id in ids {
             self.stored_tests.insert(id, product_id);
         }
-        Ok(ids.len() as u32)
+        Ok(())
     }
 }

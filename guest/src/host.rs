@@ -20,7 +20,7 @@ pub type ApiResult<P, T> = Result<Fetched<P, T>, ApiError>;
 pub trait Host {
     type Payload;
 
-    fn acquire_lock(&mut self, trigger: Trigger) -> Result<LockFacts, AcquireError>;
+    fn acquire_lock(&mut self, trigger: Trigger, heartbeat_seconds: u32) -> Result<LockFacts, AcquireError>;
     fn wait_for_release(&mut self) -> bool;
     fn release_lock(&mut self);
 
@@ -34,23 +34,30 @@ pub trait Host {
     fn list_products(&mut self) -> ApiResult<Self::Payload, ProductSummary>;
     fn fetch_features(&mut self, requests: &[FeaturesRequest]) -> Vec<ApiResult<Self::Payload, u64>>;
     fn fetch_tests_pages(&mut self, requests: &[TestsPageRequest]) -> Vec<ApiResult<Self::Payload, TestSummary>>;
-    fn fetch_bugs(&mut self, batches: &[Vec<u64>]) -> Vec<ApiResult<Self::Payload, BugSummary>>;
+    fn fetch_bugs(&mut self, batches: &[Vec<u64>], handled: &[u16]) -> Vec<ApiResult<Self::Payload, BugSummary>>;
 
-    fn write_products(&mut self, body: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
+    fn write_products(&mut self, body: &Self::Payload, ids: &[u64]) -> Result<(), String>;
     fn write_features(
         &mut self,
         product_id: u64,
         lists: &[&Self::Payload],
         features: &[FeaturePlacement],
-    ) -> Result<u32, String>;
+    ) -> Result<(), String>;
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String>;
-    fn write_tests(&mut self, product_id: u64, page: &Self::Payload, ids: &[u64]) -> Result<u32, String>;
+    fn write_tests(&mut self, product_id: u64, page: &Self::Payload, ids: &[u64]) -> Result<(), String>;
     fn tests_coverage_of(&mut self, product_ids: &[u64]) -> Result<Vec<TestsCoverage>, String>;
     fn set_tests_coverage(&mut self, product_id: u64, coverage: TestsCoverage) -> Result<(), String>;
     fn problem_ranges(&mut self, product_ids: &[u64]) -> Result<Vec<ProblemRange>, String>;
-    fn record_problem_range(&mut self, report: &ProblemReport) -> Result<(), String>;
+    fn add_problem_range(&mut self, report: &ProblemReport, seen_at: Timestamp) -> Result<(), String>;
+    fn update_problem_range(
+        &mut self,
+        id: u64,
+        report: &ProblemReport,
+        attempts: u32,
+        seen_at: Timestamp,
+    ) -> Result<(), String>;
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String>;
     fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String>;
-    fn write_bugs(&mut self, bugs: &Self::Payload, ids: &[u64], test_ids: &[u64]) -> Result<u32, String>;
+    fn write_bugs(&mut self, bugs: &Self::Payload, ids: &[u64], test_ids: &[u64]) -> Result<(), String>;
     fn flush(&mut self) -> Result<(), String>;
 }

@@ -8,8 +8,10 @@ use crate::bindings::sync_lock::{AcquireError, Holder, HolderRecord, LockFacts, 
 use crate::bindings::types::{SyncError, Timestamp, Trigger};
 use crate::host::Host;
 
-/// A holder that has not refreshed its heartbeat for this long is hung or dead.
-pub const HEARTBEAT_LIMIT_MS: i64 = 60 * 60 * 1000;
+/// How often a holder refreshes its heartbeat; the engine asks the host for this period.
+pub const HEARTBEAT_SECONDS: u32 = 30;
+/// A holder that has not refreshed its heartbeat for this long (120 periods) is hung or dead.
+pub const HEARTBEAT_LIMIT_MS: i64 = 120 * HEARTBEAT_SECONDS as i64 * 1000;
 
 /// Why a holder's record no longer describes a live sync.
 #[derive(Debug, PartialEq)]
@@ -42,7 +44,7 @@ pub fn staleness(facts: &LockFacts, now: Timestamp) -> Staleness {
 pub fn take<H: Host>(host: &mut H, trigger: Trigger) -> Result<Option<String>, SyncError> {
     let mut announced = false;
     loop {
-        let facts = match host.acquire_lock(trigger) {
+        let facts = match host.acquire_lock(trigger, HEARTBEAT_SECONDS) {
             Ok(previous) => {
                 let warning = reclaim_warning(&previous, host.now());
                 if let Some(warning) = &warning {
@@ -91,15 +93,17 @@ fn hung_error(facts: &LockFacts, now: Timestamp) -> Option<String> {
 
 /// What to tell the user when the lock was free but its file still named a holder.
 fn reclaim_warning(previous: &LockFacts, now: Timestamp) -> Option<String> {
-    let holder = match &previous.holder {
-        HolderRecord::Empty => return None,
+    match &previous.holder {
+        HolderRecord::Empty => None,
         HolderRecord::Unreadable(text) => {
-            return Some(format!(
-                "reclaimed the sync lock: no process held it, and its file held no readable record ({text})"
-            ));
+            Some(format!("reclaimed the sync lock: no process held it, and its file held no readable record ({text})"))
         }
-        HolderRecord::Written(holder) => holder,
-    };
+        HolderRecord::Written(_) => Some(format!("reclaimed the sync lock {}", left_behind(previous, now))),
+    }
+}
+
+/// `left behind by PID 1234 on … , which is no longer running`: a free lock's record and why it is stale.
+fn left_behind(previous: &LockFacts, now: Timestamp) -> String {
     let why = match (staleness(previous, now), previous.process) {
         (Staleness::NotRunning, _) => "which is no longer running".to_string(),
         (Staleness::PidReused, _) => "whose PID now belongs to another process".to_string(),
@@ -107,10 +111,30 @@ fn reclaim_warning(previous: &LockFacts, now: Timestamp) -> Option<String> {
         (_, ProcessState::Unknown) => "which could not be checked from this machine".to_string(),
         _ => "which is still running but no longer holds it".to_string(),
     };
-    Some(format!("reclaimed the sync lock left behind by {}, {why}", describe_holder(holder, now)))
+    format!("left behind by {}, {why}", describe(previous, now))
 }
 
-/// `PID 1234 (testio-sync sync, started 12:01:02Z, 3m ago)`, or what is known instead.
+/// The lock as a status display shows it: `held by …` (and whether it looks hung), `free`,
+/// or `free; left behind by …` with why that holder is stale.
+pub fn describe_lock(held: bool, facts: &LockFacts, now: Timestamp) -> String {
+    if held {
+        let silent_for = now.saturating_sub(facts.heartbeat);
+        let hung = if silent_for > HEARTBEAT_LIMIT_MS {
+            format!("; it looks hung: no heartbeat for {}", duration(silent_for))
+        } else {
+            String::new()
+        };
+        return format!("held by {}{hung}", describe(facts, now));
+    }
+    match &facts.holder {
+        HolderRecord::Empty => "free".to_string(),
+        HolderRecord::Unreadable(text) => format!("free; its file holds no readable record ({text})"),
+        HolderRecord::Written(_) => format!("free; {}", left_behind(facts, now)),
+    }
+}
+
+/// `PID 1234 on build-1 (testio-sync sync, from the command line, started 12:01:02Z, 3m ago)`,
+/// or what is known instead.
 pub fn describe(facts: &LockFacts, now: Timestamp) -> String {
     match &facts.holder {
         HolderRecord::Written(holder) => describe_holder(holder, now),
@@ -121,12 +145,23 @@ pub fn describe(facts: &LockFacts, now: Timestamp) -> String {
 
 fn describe_holder(holder: &Holder, now: Timestamp) -> String {
     format!(
-        "PID {} ({}, started {}, {} ago)",
+        "PID {} on {} ({}, {}, started {}, {} ago)",
         holder.pid,
+        holder.host_name,
         holder.command,
+        trigger_name(holder.trigger),
         time_of_day(holder.acquired_at),
         duration(now.saturating_sub(holder.acquired_at))
     )
+}
+
+/// What started the holder's sync, as a person reads it.
+fn trigger_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::Cli => "from the command line",
+        Trigger::Scheduler => "for the scheduler",
+        Trigger::Mcp => "for an MCP client",
+    }
 }
 
 /// `12:01:02Z`: the age printed beside it tells the day.
@@ -197,7 +232,13 @@ mod tests {
     #[test]
     fn holders_are_described_like_cargo_does() {
         let text = describe(&written(ProcessState::Running, 0), NOW);
-        assert_eq!(text, format!("PID 1234 (testio-sync sync, started {}, 3m ago)", time_of_day(NOW - 180_000)));
+        assert_eq!(
+            text,
+            format!(
+                "PID 1234 on build-1 (testio-sync sync, from the command line, started {}, 3m ago)",
+                time_of_day(NOW - 180_000)
+            )
+        );
         assert_eq!(time_of_day(43_322_000), "12:02:02Z");
         assert_eq!(duration(45_000), "45s");
         assert_eq!(duration(7_500_000), "2h 5m");
@@ -210,6 +251,24 @@ mod tests {
         let mut host = FakeHost::default();
         assert!(matches!(take(&mut host, Trigger::Cli), Ok(None)));
         assert!(host.lock_held);
+        assert_eq!(host.heartbeat_seconds, HEARTBEAT_SECONDS, "the engine sets the period it judges by");
+        assert!(HEARTBEAT_LIMIT_MS >= 60 * i64::from(HEARTBEAT_SECONDS) * 1000, "many missed beats before stale");
+    }
+
+    #[test]
+    fn a_status_line_says_who_holds_the_lock_or_who_left_it_behind() {
+        let live = written(ProcessState::Running, 10_000);
+        let held = describe_lock(true, &live, NOW);
+        assert!(held.starts_with("held by PID 1234 on build-1 (testio-sync sync"), "{held}");
+        assert!(!held.contains("hung"), "{held}");
+        let hung = describe_lock(true, &written(ProcessState::Running, 7_200_000), NOW);
+        assert!(hung.ends_with("; it looks hung: no heartbeat for 2h 0m"), "{hung}");
+        assert_eq!(describe_lock(false, &facts(HolderRecord::Empty, ProcessState::Unknown, 0), NOW), "free");
+        let dead = describe_lock(false, &written(ProcessState::NotRunning, 0), NOW);
+        assert!(dead.starts_with("free; left behind by PID 1234 on build-1"), "{dead}");
+        assert!(dead.ends_with("which is no longer running"), "{dead}");
+        let garbage = facts(HolderRecord::Unreadable("\"zzz\"".into()), ProcessState::Unknown, 0);
+        assert_eq!(describe_lock(false, &garbage, NOW), "free; its file holds no readable record (\"zzz\")");
     }
 
     #[test]
@@ -224,7 +283,7 @@ mod tests {
         for (process, age, why) in cases {
             let mut host = FakeHost { lock_left_behind: Some(written(process, age)), ..FakeHost::default() };
             let warning = take(&mut host, Trigger::Cli).unwrap().unwrap();
-            assert!(warning.contains("PID 1234 (testio-sync sync"), "{warning}");
+            assert!(warning.contains("PID 1234 on build-1 (testio-sync sync"), "{warning}");
             assert!(warning.ends_with(why), "{warning}");
             assert!(host.lock_held);
         }
@@ -251,7 +310,11 @@ mod tests {
         assert_eq!(host.waits, 3);
         let waiting: Vec<_> = host.log.iter().filter(|l| l.starts_with("Waiting for the sync lock")).collect();
         assert_eq!(waiting.len(), 1, "{:?}", host.log);
-        assert!(waiting[0].contains("held by PID 1234 (testio-sync sync, started"), "{}", waiting[0]);
+        assert!(
+            waiting[0].contains("held by PID 1234 on build-1 (testio-sync sync, from the command line, started"),
+            "{}",
+            waiting[0]
+        );
     }
 
     #[test]
@@ -263,7 +326,7 @@ mod tests {
             ..Default::default()
         };
         let Err(SyncError::LockBusy(message)) = take(&mut host, Trigger::Cli) else { panic!("expected busy") };
-        assert!(message.contains("PID 1234 (testio-sync sync"), "{message}");
+        assert!(message.contains("PID 1234 on build-1 (testio-sync sync"), "{message}");
         assert!(!host.lock_held);
         assert_eq!(host.waits, 2);
     }

@@ -1,7 +1,8 @@
-//! Which phases run, in which order, and which products are in scope.
+//! Which phases run, in which order, and which products are in scope; and whether one
+//! request is covered by a sync of another.
 
 use crate::bindings::customer_api::ProductSummary;
-use crate::bindings::types::{EntityKind, Options, Phase, Scope};
+use crate::bindings::types::{EntityKind, Options, Phase, Scope, SyncError, SyncRequest};
 
 /// Canonical order; a caller's order never matters.
 const CANONICAL: [Phase; 4] = [Phase::Products, Phase::Features, Phase::NewTests, Phase::Bugs];
@@ -19,6 +20,43 @@ pub fn phases(requested: &[Phase], scope: &Scope, options: &Options) -> Vec<Phas
         .filter(|&p| !options.incremental_only || matches!(p, Phase::NewTests | Phase::Bugs))
         .filter(|&p| writes_allowed(scope, kind_of(p)))
         .collect()
+}
+
+/// The phases a valid request runs, or why the request cannot be honoured.
+pub fn resolve(request: &SyncRequest) -> Result<Vec<Phase>, SyncError> {
+    if request.scope.product_ids.as_ref().is_some_and(|ids| ids.is_empty()) {
+        return Err(SyncError::InvalidRequest(
+            "the product id list is empty; leave it out to sync every product".into(),
+        ));
+    }
+    let phases = phases(&request.phases, &request.scope, &request.options);
+    if phases.is_empty() {
+        return Err(SyncError::InvalidRequest(
+            "nothing to do: the requested phases write none of the requested entity types".into(),
+        ));
+    }
+    Ok(phases)
+}
+
+/// Whether a sync of `running` does everything `wanted` asks for, so that one result
+/// answers both: the phases each resolves to, and no narrower products, `since` or
+/// refresh. A nuke deletes data first, so it is never shared.
+pub fn covers(running: &SyncRequest, wanted: &SyncRequest) -> bool {
+    let (Ok(ran), Ok(want)) = (resolve(running), resolve(wanted)) else { return false };
+    let (r, w) = (&running.options, &wanted.options);
+    let options = !r.nuke && !w.nuke && (r.force_refresh || !w.force_refresh);
+    let phases = want.iter().all(|p| ran.contains(p));
+    let products = match (&running.scope.product_ids, &wanted.scope.product_ids) {
+        (None, _) => true,
+        (Some(r), Some(w)) => w.iter().all(|id| r.contains(id)),
+        (Some(_), None) => false,
+    };
+    let since = match (running.scope.since, wanted.scope.since) {
+        (None, _) => true,
+        (Some(r), Some(w)) => r <= w,
+        (Some(_), None) => false,
+    };
+    options && phases && products && since
 }
 
 pub fn kind_of(phase: Phase) -> EntityKind {
@@ -81,6 +119,82 @@ mod tests {
     fn entity_types_drop_the_phases_that_would_write_other_kinds() {
         let got = phases(&[], &scope(Some(vec![EntityKind::Tests])), &options(false));
         assert_eq!(got, vec![Phase::NewTests]);
+    }
+
+    fn request(phases: &[Phase], product_ids: Option<Vec<u64>>, since: Option<i64>, force: bool) -> SyncRequest {
+        SyncRequest {
+            phases: phases.to_vec(),
+            scope: Scope { product_ids, since, entity_types: None },
+            options: Options { force_refresh: force, incremental_only: false, nuke: false },
+        }
+    }
+
+    fn default_request() -> SyncRequest {
+        request(&[], None, None, false)
+    }
+
+    #[test]
+    fn an_empty_phase_list_means_the_default_phases_so_a_bugs_only_sync_covers_no_default_request() {
+        let bugs_only = request(&[Phase::Bugs], None, None, false);
+        assert!(!covers(&bugs_only, &default_request()));
+        let listed = request(&[Phase::Products, Phase::Features, Phase::NewTests], None, None, false);
+        assert!(covers(&default_request(), &listed) && covers(&listed, &default_request()));
+        assert!(covers(
+            &request(&[Phase::NewTests, Phase::Bugs, Phase::Products, Phase::Features], None, None, false),
+            &default_request()
+        ));
+    }
+
+    #[test]
+    fn a_sync_of_everything_covers_any_narrower_request() {
+        let all = default_request();
+        assert!(covers(&all, &request(&[], Some(vec![2]), None, false)));
+        assert!(covers(&all, &request(&[], None, Some(1_000), false)));
+        let mut tests_only = default_request();
+        tests_only.scope.entity_types = Some(vec![EntityKind::Tests]);
+        assert!(covers(&all, &tests_only));
+        let mut incremental = default_request();
+        incremental.options.incremental_only = true;
+        assert!(covers(&all, &incremental), "new tests only is part of every default sync");
+    }
+
+    #[test]
+    fn a_narrower_or_lighter_sync_does_not_cover_a_wider_request() {
+        assert!(!covers(&request(&[], Some(vec![1]), None, false), &request(&[], Some(vec![1, 2]), None, false)));
+        assert!(!covers(&request(&[], Some(vec![1]), None, false), &default_request()));
+        assert!(!covers(&request(&[], None, Some(2_000), false), &request(&[], None, Some(1_000), false)));
+        assert!(!covers(&request(&[], None, Some(2_000), false), &default_request()));
+        assert!(!covers(&default_request(), &request(&[], None, None, true)), "a forced refresh is not a normal sync");
+        assert!(!covers(&request(&[Phase::NewTests], None, None, false), &default_request()));
+        let mut incremental = default_request();
+        incremental.options.incremental_only = true;
+        assert!(!covers(&incremental, &default_request()));
+        let mut tests_only = default_request();
+        tests_only.scope.entity_types = Some(vec![EntityKind::Tests]);
+        assert!(!covers(&tests_only, &default_request()));
+    }
+
+    #[test]
+    fn a_nuke_or_an_invalid_request_is_covered_by_nothing() {
+        let mut nuke = default_request();
+        nuke.options.nuke = true;
+        assert!(!covers(&nuke, &nuke.clone()));
+        assert!(!covers(&default_request(), &nuke));
+        let empty_ids = request(&[], Some(vec![]), None, false);
+        assert!(!covers(&default_request(), &empty_ids));
+        let mut nothing = request(&[Phase::Products], None, None, false);
+        nothing.scope.entity_types = Some(vec![EntityKind::Bugs]);
+        assert!(!covers(&default_request(), &nothing));
+    }
+
+    #[test]
+    fn invalid_requests_say_why() {
+        assert!(
+            matches!(resolve(&request(&[], Some(vec![]), None, false)), Err(SyncError::InvalidRequest(m)) if m.contains("empty"))
+        );
+        let mut nothing = request(&[Phase::Products], None, None, false);
+        nothing.scope.entity_types = Some(vec![EntityKind::Bugs]);
+        assert!(matches!(resolve(&nothing), Err(SyncError::InvalidRequest(m)) if m.contains("nothing to do")));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use crate::bindings::customer_api::{ApiError, TestSummary, TestsPageRequest};
+use crate::failures;
 use crate::host::Host;
-use crate::policy;
 
 /// The page sizes tried after the normal size (25) failed, in order.
 pub const SHRINK_SIZES: [u32; 4] = [10, 5, 2, 1];
@@ -83,7 +83,7 @@ pub fn shrink<H: Host>(host: &mut H, product_id: u64, range: Range<u64>) -> Salv
             let first_offset = u64::from(request.page - 1) * u64::from(size);
             match result {
                 Ok(page) => salvaged.chunks.push(Chunk { first_offset, tests: page.items, body: page.body }),
-                Err(error) if policy::page_is_broken(&error) => {
+                Err(error) if failures::page_is_broken(&error) => {
                     // Only the part inside the range is chased; the rest belongs to another page.
                     let part = first_offset.max(range.start)..(first_offset + u64::from(size)).min(range.end);
                     if !part.is_empty() {
