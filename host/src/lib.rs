@@ -2,13 +2,14 @@
 //! lock, the wasmtime embedding of the engine component, the CLI and the simulator.
 
 pub mod api;
-pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod lock;
 pub mod mcp;
+pub mod model;
+pub mod observe;
 pub mod runtime;
 pub mod scheduler;
 pub mod service;

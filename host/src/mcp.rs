@@ -16,13 +16,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::bindings::events::{Level, Progress};
-use crate::bindings::types::Trigger;
-use crate::capabilities::{Milestones, Observer, phase_name, trace_line};
 use crate::db::status::SyncRecord;
 use crate::lock;
+use crate::model::{Level, Progress, SyncRequest, Trigger};
+use crate::observe::{Milestones, Observer, trace_line};
 use crate::scheduler::{Scheduler, SchedulerStatus, Selection, sync_call};
-use crate::service::{Finished, SyncService, describe_error};
+use crate::service::{Finished, SyncService};
 
 const INSTRUCTIONS: &str = "Keeps a local SQLite mirror of a Test IO account (products, features, exploratory \
 tests) up to date. Call sync_data to refresh it (it can take minutes on a large account; progress is reported when \
@@ -158,14 +157,10 @@ impl SyncServer {
         (idle, syncing, backoff), next run, consecutive failures and last error.")]
     async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
         let db_path = self.service.settings().db_path.clone();
-        let lock_path = lock::path_beside(&db_path);
         let read = self.service.read(|store| Ok((store.history(1)?.pop(), store.metadata("last_sync_completed")?)));
         let (last_sync, last_sync_completed) = read.await.map_err(tool_failure)?.unwrap_or_default();
-        let lock = tokio::task::spawn_blocking(move || lock::inspect(&lock_path))
-            .await
-            .map_err(tool_failure)?
-            .map_err(tool_failure)?;
-        let lock_holder = lock.filter(|l| l.held).map(|l| lock::describe_record(&l.facts.holder));
+        let lock = self.service.runtime().lock_status(&lock::path_beside(&db_path)).map_err(tool_failure)?;
+        let lock_holder = lock.held.then_some(lock.line);
         Ok(Json(StatusReport {
             db_path: db_path.display().to_string(),
             last_sync,
@@ -201,7 +196,7 @@ impl ServerHandler for SyncServer {
 }
 
 impl SyncServer {
-    fn call_for(&self, request: &SyncDataRequest) -> Result<crate::runtime::SyncCall, String> {
+    fn call_for(&self, request: &SyncDataRequest) -> Result<SyncRequest, String> {
         let product_ids = match &request.product_ids {
             None | Some(Value::Null) => self.defaults.product_ids.clone(),
             Some(value) => Some(product_ids(value)?),
@@ -240,13 +235,13 @@ fn product_ids(value: &Value) -> Result<Vec<u64>, String> {
 fn report(finished: &Finished) -> Result<Json<SyncReport>, CallToolResult> {
     let result = match finished.as_ref() {
         Ok(Ok(result)) => result,
-        Ok(Err(e)) => return Err(failed(describe_error(e))),
+        Ok(Err(e)) => return Err(failed(e.to_string())),
         Err(e) => return Err(failed(format!("{e:#}"))),
     };
     let clean = result.warnings.is_empty() && result.errors.is_empty();
     Ok(Json(SyncReport {
         status: if clean { Verdict::Completed } else { Verdict::CompletedWithWarnings },
-        phases_completed: result.phases_completed.iter().map(|p| phase_name(*p).to_string()).collect(),
+        phases_completed: result.phases_completed.iter().map(|p| p.name().to_string()).collect(),
         products_synced: result.products_synced,
         features_refreshed: result.features_refreshed,
         tests_discovered: result.tests_discovered,

@@ -10,11 +10,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::bindings::types::{Options, Phase, Scope, SyncError, Trigger};
-use crate::capabilities::TracingObserver;
-use crate::db::parse_column_time;
-use crate::runtime::SyncCall;
-use crate::service::{Finished, SyncService, describe_error, final_line};
+use crate::db::columns::parse_column_time;
+use crate::model::{Options, Scope, SyncError, SyncRequest, Trigger};
+use crate::observe::TracingObserver;
+use crate::service::{Finished, SyncService, final_line};
 
 /// After failures the wait grows ×2, ×4, ×8 and stays there.
 const MAX_BACKOFF_FACTOR: u32 = 8;
@@ -183,7 +182,7 @@ impl Scheduler {
         Ok(self.plan.interval.checked_sub(age).filter(|left| !left.is_zero()))
     }
 
-    fn call(&self) -> Result<SyncCall, String> {
+    fn call(&self) -> Result<SyncRequest, String> {
         let selection = &self.plan.selection;
         let since = selection.since_at(Utc::now()).map_err(|e| format!("TESTIO_SYNC_SINCE: {e}"))?;
         Ok(sync_call(selection.product_ids.clone(), since, false, Trigger::Scheduler))
@@ -191,20 +190,16 @@ impl Scheduler {
 }
 
 /// A sync of products, features and new tests: what the CLI, the scheduler and MCP run.
-pub fn sync_call(product_ids: Option<Vec<u64>>, since: Option<i64>, force: bool, trigger: Trigger) -> SyncCall {
-    SyncCall {
-        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
-        scope: Scope { product_ids, since, entity_types: None },
-        options: Options { force_refresh: force, incremental_only: false, nuke: false },
-        trigger,
-    }
+pub fn sync_call(product_ids: Option<Vec<u64>>, since: Option<i64>, force: bool, trigger: Trigger) -> SyncRequest {
+    let scope = Scope { product_ids, since, entity_types: None };
+    SyncRequest::default_phases(scope, Options { force_refresh: force, ..Options::default() }, trigger)
 }
 
 fn verdict(finished: &Finished) -> Verdict {
     match finished.as_ref() {
         Ok(Ok(_)) => Verdict::Ran,
-        Ok(Err(e @ SyncError::LockBusy(_))) => Verdict::Busy(describe_error(e)),
-        Ok(Err(e)) => Verdict::Failed(describe_error(e)),
+        Ok(Err(e @ SyncError::LockBusy(_))) => Verdict::Busy(e.to_string()),
+        Ok(Err(e)) => Verdict::Failed(e.to_string()),
         Err(e) => Verdict::Failed(format!("{e:#}")),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A [`SyncService`] serves one database. Its syncs never overlap: the engine takes the
 //! file lock first, then this process's turn (see [`crate::lock`]). A request that a
-//! running or queued sync already covers does not run again: it gets that sync's result.
+//! running or queued sync already covers (the engine decides) does not run again: it gets
+//! that sync's result.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -11,12 +12,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api::ApiClient;
-use crate::bindings::types::{Phase, SyncError, SyncResult};
-use crate::capabilities::{HostState, Observer};
+use crate::capabilities::HostState;
 use crate::db::writer::StoreWriter;
 use crate::db::{LazyStore, Store};
 use crate::lock::{SyncLock, path_beside};
-use crate::runtime::{EngineRuntime, SyncCall};
+use crate::model::{Phase, SyncError, SyncRequest, SyncResult};
+use crate::observe::Observer;
+use crate::runtime::EngineRuntime;
 
 /// Guest memory cap: the engine holds summaries, never bodies, so this is generous.
 const MAX_GUEST_MEMORY: usize = 256 << 20;
@@ -49,7 +51,7 @@ pub struct SyncService {
 }
 
 struct Flight {
-    call: SyncCall,
+    call: SyncRequest,
     finished: watch::Sender<Option<Finished>>,
 }
 
@@ -60,6 +62,10 @@ impl SyncService {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub fn runtime(&self) -> &EngineRuntime {
+        &self.runtime
     }
 
     /// Runs `read` on the database, off the async threads; `None` if there is no
@@ -79,7 +85,7 @@ impl SyncService {
     }
 
     /// Runs `call`, or waits for the sync of this service that covers it.
-    pub async fn sync(&self, call: SyncCall, observer: Box<dyn Observer>) -> Finished {
+    pub async fn sync(&self, call: SyncRequest, observer: Box<dyn Observer>) -> Finished {
         let flight = match self.board(call) {
             Boarding::Join(mut finished) => return joined(&mut finished).await,
             Boarding::Lead(flight) => flight,
@@ -96,9 +102,9 @@ impl SyncService {
         let _ = self.stop_reason.set(reason);
     }
 
-    fn board(&self, call: SyncCall) -> Boarding {
+    fn board(&self, call: SyncRequest) -> Boarding {
         let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(flight) = flights.iter().find(|f| covers(&f.call, &call)) {
+        if let Some(flight) = flights.iter().find(|f| self.covers(&f.call, &call)) {
             return Boarding::Join(flight.finished.subscribe());
         }
         let flight = Arc::new(Flight { call, finished: watch::Sender::new(None) });
@@ -106,7 +112,15 @@ impl SyncService {
         Boarding::Lead(flight)
     }
 
-    async fn run(&self, call: &SyncCall, observer: Box<dyn Observer>) -> anyhow::Result<Outcome> {
+    /// The engine's answer; if it cannot give one, the request runs on its own.
+    fn covers(&self, running: &SyncRequest, wanted: &SyncRequest) -> bool {
+        self.runtime.covers(running, wanted).unwrap_or_else(|e| {
+            tracing::warn!("{e:#}; running the request on its own");
+            false
+        })
+    }
+
+    async fn run(&self, call: &SyncRequest, observer: Box<dyn Observer>) -> anyhow::Result<Outcome> {
         let settings = &self.settings;
         let api =
             ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight, settings.request_timeout)?;
@@ -165,43 +179,6 @@ fn unreachable_answer() -> Finished {
     Arc::new(Err(anyhow::anyhow!("the sync this request joined ended without a result")))
 }
 
-/// Whether a sync of `running` does everything `wanted` asks for, so that one result
-/// answers both. A nuke is destructive and is never shared.
-fn covers(running: &SyncCall, wanted: &SyncCall) -> bool {
-    let (r, w) = (&running.options, &wanted.options);
-    let options =
-        !r.nuke && !w.nuke && (r.force_refresh || !w.force_refresh) && (!r.incremental_only || w.incremental_only);
-    let phases = wanted.phases.iter().all(|p| running.phases.contains(p));
-    let products = match (&running.scope.product_ids, &wanted.scope.product_ids) {
-        (None, _) => true,
-        (Some(r), Some(w)) => w.iter().all(|id| r.contains(id)),
-        (Some(_), None) => false,
-    };
-    let since = match (running.scope.since, wanted.scope.since) {
-        (None, _) => true,
-        (Some(r), Some(w)) => r <= w,
-        (Some(_), None) => false,
-    };
-    let kinds = match (&running.scope.entity_types, &wanted.scope.entity_types) {
-        (None, _) => true,
-        (Some(r), Some(w)) => w.iter().all(|k| r.contains(k)),
-        (Some(_), None) => false,
-    };
-    options && phases && products && since && kinds
-}
-
-/// A one-line message for a sync that did not run.
-pub fn describe_error(error: &SyncError) -> String {
-    match error {
-        SyncError::LockBusy(m) => format!("sync lock busy: {m}"),
-        SyncError::Unauthorized(m) => format!("token rejected: {m}"),
-        SyncError::Forbidden(m) => format!("access forbidden: {m}"),
-        SyncError::InvalidRequest(m) => format!("invalid request: {m}"),
-        SyncError::StoreFailed(m) => format!("database error: {m}"),
-        SyncError::ApiFailed(m) => format!("Customer API error: {m}"),
-    }
-}
-
 /// The last line of every sync: `Sync completed in X.Ys (…)` or `Sync failed after X.Ys: …`.
 pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64();
@@ -217,7 +194,7 @@ pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> Stri
             plural_count(r.warnings.len(), "warning"),
             plural_count(r.errors.len(), "error"),
         ),
-        Ok(Err(e)) => format!("Sync failed after {seconds:.1}s: {}", describe_error(e)),
+        Ok(Err(e)) => format!("Sync failed after {seconds:.1}s: {e}"),
         Err(e) => format!("Sync failed after {seconds:.1}s: {e:#}"),
     }
 }
@@ -239,53 +216,21 @@ fn plural_count(n: usize, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::{EntityKind, Options, Phase, Scope, Trigger};
+    use crate::model::{Options, Phase, Scope, Trigger};
 
-    fn call(product_ids: Option<Vec<u64>>, since: Option<i64>, force: bool) -> SyncCall {
-        SyncCall {
-            phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
-            scope: Scope { product_ids, since, entity_types: None },
-            options: Options { force_refresh: force, incremental_only: false, nuke: false },
-            trigger: Trigger::Mcp,
-        }
+    fn request(phases: &[Phase]) -> SyncRequest {
+        SyncRequest { phases: phases.to_vec(), scope: Scope::default(), options: Options::default(), trigger: Trigger::Mcp }
     }
 
     #[test]
-    fn a_sync_of_everything_covers_any_narrower_request() {
-        let all = call(None, None, false);
-        assert!(covers(&all, &call(Some(vec![2]), None, false)));
-        assert!(covers(&all, &call(None, Some(1_000), false)));
-        let mut tests_only = call(None, None, false);
-        tests_only.phases = vec![Phase::NewTests];
-        tests_only.scope.entity_types = Some(vec![EntityKind::Tests]);
-        assert!(covers(&all, &tests_only));
-    }
-
-    #[test]
-    fn a_narrower_or_lighter_sync_does_not_cover_a_wider_request() {
-        assert!(!covers(&call(Some(vec![1]), None, false), &call(Some(vec![1, 2]), None, false)));
-        assert!(!covers(&call(Some(vec![1]), None, false), &call(None, None, false)));
-        assert!(!covers(&call(None, Some(2_000), false), &call(None, Some(1_000), false)));
-        assert!(!covers(&call(None, Some(2_000), false), &call(None, None, false)));
-        assert!(!covers(&call(None, None, false), &call(None, None, true)), "a forced refresh is not a normal sync");
-        let mut tests_only = call(None, None, false);
-        tests_only.phases = vec![Phase::NewTests];
-        assert!(!covers(&tests_only, &call(None, None, false)));
-        let mut incremental = call(None, None, false);
-        incremental.options.incremental_only = true;
-        assert!(!covers(&incremental, &call(None, None, false)));
-        let mut nuke = call(None, None, false);
-        nuke.options.nuke = true;
-        assert!(!covers(&nuke, &nuke.clone()));
-    }
-
-    #[test]
-    fn an_empty_phase_list_means_the_default_phases_so_a_bugs_only_sync_covers_no_default_request() {
-        let mut bugs_only = call(None, None, false);
-        bugs_only.phases = vec![Phase::Bugs];
-        let mut default = call(None, None, false);
-        default.phases = vec![];
-        assert!(!covers(&bugs_only, &default), "a bugs-only sync does not write products, features or tests");
+    fn the_service_asks_the_engine_which_requests_a_running_sync_covers() {
+        let runtime = EngineRuntime::load().unwrap();
+        let default = request(&[]);
+        assert!(!runtime.covers(&request(&[Phase::Bugs]), &default).unwrap(), "a bugs-only sync covers no default request");
+        assert!(runtime.covers(&request(&[Phase::Products, Phase::Features, Phase::NewTests]), &default).unwrap());
+        let mut forced = default.clone();
+        forced.options.force_refresh = true;
+        assert!(runtime.covers(&forced, &default).unwrap() && !runtime.covers(&default, &forced).unwrap());
     }
 
     #[test]

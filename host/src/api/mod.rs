@@ -14,12 +14,35 @@ use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
 pub use payload::{
-    BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord, column_time, non_blank, parse_bugs, parse_features,
-    parse_products, parse_tests,
+    ApiTime, BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord, parse_bugs, parse_features, parse_products,
+    parse_tests,
 };
 pub use retry::{MAX_RETRIES, MAX_RETRY_AFTER};
 
-use crate::bindings::customer_api::{ApiError, Failure};
+/// How one request failed; the engine judges a failure by this, never by the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A non-success status (after retries, for a transient one).
+    HttpStatus(u16),
+    /// No complete answer: refused, reset, DNS, timeout.
+    Network,
+    /// Not the JSON the API documents.
+    BadPayload,
+    /// Over [`MAX_BODY_BYTES`].
+    TooLarge,
+}
+
+/// A failed request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub failure: Failure,
+    /// Relative to the base URL, without the token.
+    pub endpoint: String,
+    /// Requests made, retries included.
+    pub attempts: u32,
+    /// One line for people; never the token.
+    pub message: String,
+}
 
 /// Bodies larger than this are refused: no real page comes near it.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
@@ -72,8 +95,8 @@ impl ApiClient {
         self.get_with(endpoint, parse, &[]).await
     }
 
-    /// Like [`Self::get`], but the transient statuses in `at_once` come back at the first
-    /// answer: on some endpoints the caller has a better answer to them than asking again.
+    /// Like [`Self::get`], but the statuses in `at_once` come back at the first answer,
+    /// however transient: the caller has a better answer to them than asking again.
     pub async fn get_with<T>(
         &self,
         endpoint: &str,

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::bindings::customer_api::{BugSummary, EndTime, ProductSummary, TestSummary};
+use crate::model::Timestamp;
 
 /// A parsed response held for the engine (the WIT `payload` resource).
 /// Shared, so that a queued write can hold it while the engine drops its handle.
@@ -42,19 +42,23 @@ pub struct ProductRecord {
 }
 
 impl ProductRecord {
-    pub fn summary(&self) -> ProductSummary {
-        let ids = |s: &Option<Vec<Section>>| s.iter().flatten().map(|s| s.id).collect();
-        ProductSummary {
-            id: self.fields.id,
-            name: self.title().to_string(),
-            section_ids: ids(&self.fields.sections),
-            sections_with_default_ids: ids(&self.fields.sections_with_default),
-        }
+    /// Ids from the product's `sections`, in API order.
+    pub fn section_ids(&self) -> Vec<u64> {
+        section_ids(&self.fields.sections)
+    }
+
+    /// Ids from the product's `sections_with_default`, in API order.
+    pub fn sections_with_default_ids(&self) -> Vec<u64> {
+        section_ids(&self.fields.sections_with_default)
     }
 
     pub fn title(&self) -> &str {
         self.fields.name.as_deref().unwrap_or("Untitled Product")
     }
+}
+
+fn section_ids(sections: &Option<Vec<Section>>) -> Vec<u64> {
+    sections.iter().flatten().map(|s| s.id).collect()
 }
 
 #[derive(Deserialize)]
@@ -164,14 +168,27 @@ pub struct TestFields {
 
 pub struct TestRecord {
     pub fields: TestFields,
-    pub start_at: EndTime,
-    pub end_at: EndTime,
+    pub start_at: ApiTime,
+    pub end_at: ApiTime,
     pub raw: Box<RawValue>,
 }
 
-impl TestRecord {
-    pub fn summary(&self) -> TestSummary {
-        TestSummary { id: self.fields.id, end_at: self.end_at.clone() }
+/// A date-time field of a record, as the host read it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiTime {
+    /// The field is absent, null or blank.
+    Missing,
+    /// The field holds this text, which is not an ISO 8601 date-time.
+    Unparsable(String),
+    At(Timestamp),
+}
+
+impl ApiTime {
+    pub fn at(&self) -> Option<Timestamp> {
+        match self {
+            ApiTime::At(ms) => Some(*ms),
+            _ => None,
+        }
     }
 }
 
@@ -221,15 +238,11 @@ pub struct BugFields {
 
 pub struct BugRecord {
     pub fields: BugFields,
-    pub reported_at: EndTime,
+    pub reported_at: ApiTime,
     pub raw: Box<RawValue>,
 }
 
 impl BugRecord {
-    pub fn summary(&self) -> BugSummary {
-        BugSummary { id: self.fields.id, test_id: self.test_id() }
-    }
-
     pub fn test_id(&self) -> Option<u64> {
         self.fields.test.as_ref().and_then(|t| t.id)
     }
@@ -256,13 +269,8 @@ impl BugRecord {
                 .join("\n"),
             _ => return None,
         };
-        non_blank(Some(&text))
+        Some(text)
     }
-}
-
-/// Trimmed text, or `None` when there is none.
-pub fn non_blank(text: Option<&str>) -> Option<String> {
-    text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
 }
 
 #[derive(Deserialize)]
@@ -336,24 +344,16 @@ pub fn parse_bugs(body: &[u8]) -> serde_json::Result<Vec<BugRecord>> {
 
 /// Reads an ISO 8601 date-time. One without an offset is taken as UTC, since the API
 /// documents UTC-based times and dropping such a test would lose data.
-pub fn parse_instant(text: Option<&str>) -> EndTime {
+pub fn parse_instant(text: Option<&str>) -> ApiTime {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
-        return EndTime::Missing;
+        return ApiTime::Missing;
     };
     let parsed = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()));
     match parsed {
-        Ok(t) => EndTime::At(t.timestamp_millis()),
-        Err(_) => EndTime::Unparsable(text.to_string()),
-    }
-}
-
-/// The column format for times: UTC, sortable as text.
-pub fn column_time(time: &EndTime) -> Option<String> {
-    match time {
-        EndTime::At(ms) => DateTime::from_timestamp_millis(*ms).map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()),
-        _ => None,
+        Ok(t) => ApiTime::At(t.timestamp_millis()),
+        Err(_) => ApiTime::Unparsable(text.to_string()),
     }
 }
 
@@ -363,12 +363,12 @@ mod tests {
 
     #[test]
     fn offsets_are_normalised_to_utc_and_naive_times_read_as_utc() {
-        let with_offset = parse_instant(Some("2024-01-01T23:30:00-05:00"));
-        assert_eq!(column_time(&with_offset).unwrap(), "2024-01-02 04:30:00.000000");
-        let naive = parse_instant(Some("2024-01-01T10:00:00"));
-        assert_eq!(column_time(&naive).unwrap(), "2024-01-01 10:00:00.000000");
-        assert!(matches!(parse_instant(Some("soon")), EndTime::Unparsable(t) if t == "soon"));
-        assert!(matches!(parse_instant(None), EndTime::Missing));
+        let utc = |text| DateTime::parse_from_rfc3339(text).unwrap().timestamp_millis();
+        assert_eq!(parse_instant(Some("2024-01-01T23:30:00-05:00")).at(), Some(utc("2024-01-02T04:30:00Z")));
+        assert_eq!(parse_instant(Some("2024-01-01T10:00:00")).at(), Some(utc("2024-01-01T10:00:00Z")));
+        assert!(matches!(parse_instant(Some("soon")), ApiTime::Unparsable(t) if t == "soon"));
+        assert!(matches!(parse_instant(None), ApiTime::Missing));
+        assert!(matches!(parse_instant(Some("  ")), ApiTime::Missing));
     }
 
     #[test]
@@ -377,7 +377,7 @@ mod tests {
         let tests = parse_tests(body).unwrap();
         assert_eq!(tests[0].fields.id, 5);
         assert!(tests[0].raw.get().contains(r#""extra":{"kept":true}"#));
-        assert!(matches!(tests[0].end_at, EndTime::At(_)));
+        assert!(matches!(tests[0].end_at, ApiTime::At(_)));
     }
 
     #[test]
@@ -394,7 +394,6 @@ mod tests {
         assert_eq!((bugs[0].status(), bugs[1].status()), (Some("auto_accepted"), Some("accepted")));
         assert_eq!((bugs[0].known(), bugs[1].known()), (false, true));
         assert_eq!((bugs[0].test_id(), bugs[1].test_id()), (Some(7), None));
-        assert_eq!(non_blank(bugs[2].fields.actual_result.as_deref()), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The host side of the world: one module per imported interface, each an `impl Host`
-//! for [`HostState`], the per-sync state a wasmtime store carries.
+//! for [`HostState`], the per-sync state a wasmtime store carries. Each module converts
+//! its interface's WIT types to the host's own at this edge; nothing past it sees them.
 
 mod clock;
 mod customer_api;
@@ -13,12 +14,11 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
-pub use events::{Milestones, Observer, TracingObserver, phase_name, trace_line};
-
 use crate::api::ApiClient;
-use crate::bindings::types::Host as TypesHost;
 use crate::db::writer::StoreWriter;
 use crate::lock::SyncLock;
+use crate::observe::Observer;
+use crate::runtime::bindings::types::Host as TypesHost;
 
 /// Field order matters on drop: the store writer finishes its queue (including the
 /// closing of an unfinished sync's row) before the lock is released.
@@ -34,7 +34,7 @@ pub struct HostState {
     /// Why the sync was stopped, if its caller stopped it (a signal, a shutdown).
     pub(crate) stop_reason: Arc<OnceLock<String>>,
     pub(crate) started: Instant,
-    /// When the guest last called in; the epoch watchdog measures from here.
+    /// When the guest last called in or got an answer; the epoch watchdog measures from here.
     pub(crate) last_host_call: Instant,
 }
 
@@ -59,10 +59,6 @@ impl HostState {
             started: Instant::now(),
             last_host_call: Instant::now(),
         }
-    }
-
-    fn touch(&mut self) {
-        self.last_host_call = Instant::now();
     }
 
     /// Closes the sync log row of a sync that ended without the engine closing it.

@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use super::sim::Account;
 use super::{Exit, report};
-use crate::bindings::types::{Options, Phase, Scope, Trigger};
-use crate::runtime::{EngineRuntime, SyncCall};
+use crate::model::{Options, Scope, SyncRequest, Trigger};
+use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
 use crate::sim::Simulator;
 
@@ -39,12 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         request_timeout: crate::config::request_timeout()?,
         lock_timeout: crate::lock::DEFAULT_TIMEOUT,
     };
-    let call = SyncCall {
-        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
-        scope: Scope { product_ids: None, since: None, entity_types: None },
-        options: Options { force_refresh: false, incremental_only: false, nuke: false },
-        trigger: Trigger::Cli,
-    };
+    let call = SyncRequest::default_phases(Scope::default(), Options::default(), Trigger::Cli);
     let a = &args.account;
     eprintln!(
         "Simulated account: {} products × {} features × {} tests, at {}",
@@ -65,7 +60,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(if cold == Exit::Success { incremental } else { cold })
 }
 
-async fn sync_once(service: &SyncService, call: &SyncCall) -> Exit {
+async fn sync_once(service: &SyncService, call: &SyncRequest) -> Exit {
     let started = Instant::now();
     let finished = service.sync(call.clone(), report::observer()).await;
     report::finish(&finished, false, started.elapsed())

@@ -6,22 +6,26 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, bail};
 
 use super::Exit;
-use crate::bindings::sync_lock::AcquireError;
-use crate::bindings::types::Trigger;
 use crate::db::Store;
-use crate::lock::{SyncLock, describe_record, path_beside};
-use crate::service::Settings;
+use crate::lock::{AcquireError, SyncLock, path_beside};
+use crate::model::Trigger;
+use crate::service::SyncService;
+
+/// The delete holds the lock for a moment, far below any staleness limit.
+const HOLD_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Deletes the customer's rows in scope. `Ok(None)` when they are gone; `Ok(Some(exit))`
 /// when the lock is busy.
-pub async fn clear(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<Option<Exit>> {
+pub async fn clear(service: &SyncService, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<Option<Exit>> {
+    let settings = service.settings();
     let mut lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
     loop {
-        match lock.acquire(Trigger::Cli).await {
+        match lock.acquire(Trigger::Cli, HOLD_HEARTBEAT).await {
             Ok(_) => break,
             Err(AcquireError::Held(facts)) if !lock.wait_for_release().await => {
-                let holder = describe_record(&facts.holder);
-                eprintln!("error: sync lock busy: another sync holds it ({holder}); nothing was deleted");
+                let now = chrono::Utc::now().timestamp_millis();
+                let lock = service.runtime().describe_lock(true, &facts, now)?;
+                eprintln!("error: sync lock busy ({lock}); nothing was deleted");
                 return Ok(Some(Exit::LockBusy));
             }
             Err(AcquireError::Held(_)) => {}
@@ -33,7 +37,7 @@ pub async fn clear(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) 
     deleted.map(|()| None)
 }
 
-fn delete_confirmed(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<()> {
+fn delete_confirmed(settings: &crate::service::Settings, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<()> {
     let mut store = Store::open(&settings.db_path, settings.customer_id)?;
     let counts = store.nuke_counts(product_ids).context("could not count the rows to delete")?;
     let whose = match product_ids {

@@ -8,10 +8,9 @@ use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
 use super::Exit;
-use crate::bindings::events::{Level, Progress};
-use crate::bindings::types::{Phase, SyncError};
-use crate::capabilities::{Observer, TracingObserver, phase_name, trace_line};
-use crate::service::{Outcome, describe_error, final_line};
+use crate::model::{Level, Phase, Progress, SyncError};
+use crate::observe::{Observer, TracingObserver, trace_line};
+use crate::service::{Outcome, final_line};
 use crate::shutdown::Signal;
 
 /// Logs go to stderr; `RUST_LOG` overrides the default of info for this tool.
@@ -57,7 +56,7 @@ impl Observer for BarObserver {
     fn progress(&mut self, update: &Progress) {
         self.bar.set_length(update.total.max(1).into());
         self.bar.set_position(update.done.into());
-        let phase = phase_name(update.phase);
+        let phase = update.phase.name();
         let written = match update.phase {
             Phase::Products => "products",
             Phase::Features => "features",
@@ -114,7 +113,7 @@ pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
     match finished {
         Ok(Ok(r)) => json!({
             "status": if r.errors.is_empty() { "success" } else { "partial_failure" },
-            "phases_completed": r.phases_completed.iter().map(|p| phase_name(*p)).collect::<Vec<_>>(),
+            "phases_completed": r.phases_completed.iter().map(|p| p.name()).collect::<Vec<_>>(),
             "products_synced": r.products_synced,
             "features_refreshed": r.features_refreshed,
             "tests_discovered": r.tests_discovered,
@@ -124,7 +123,7 @@ pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
             "warnings": r.warnings,
             "errors": r.errors,
         }),
-        Ok(Err(e)) => json!({ "status": "failure", "error": describe_error(e) }),
+        Ok(Err(e)) => json!({ "status": "failure", "error": e.to_string() }),
         Err(e) => json!({ "status": "failure", "error": format!("{e:#}") }),
     }
 }

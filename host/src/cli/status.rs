@@ -8,7 +8,8 @@ use serde_json::json;
 use super::Exit;
 use crate::config;
 use crate::db::Store;
-use crate::lock::{self, LockState};
+use crate::lock;
+use crate::runtime::EngineRuntime;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,12 +47,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let counts = store.row_counts()?;
     let last = store.history(1)?.pop();
     let last_completed = store.metadata("last_sync_completed")?;
-    let lock_path = lock::path_beside(&path);
-    let lock = lock::inspect(&lock_path)?;
+    let lock = EngineRuntime::load()?.lock_status(&lock::path_beside(&path))?;
     if args.json {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
-        let holder = lock.as_ref().filter(|l| l.held).map(|l| lock::describe_record(&l.facts.holder));
+        let holder = lock.held.then_some(&lock.line);
         println!(
             "{}",
             json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
@@ -77,17 +77,6 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(completed) = last_completed {
         println!("Last successful sync completed: {completed}");
     }
-    println!("Sync lock: {}", describe_lock(lock.as_ref()));
+    println!("Sync lock: {}", lock.line);
     Ok(Exit::Success)
-}
-
-fn describe_lock(lock: Option<&LockState>) -> String {
-    match lock {
-        None => "free (no lock file yet)".to_string(),
-        Some(LockState { held: true, facts }) => format!("held by {}", lock::describe_record(&facts.holder)),
-        Some(LockState { held: false, facts }) => match &facts.holder {
-            crate::bindings::sync_lock::HolderRecord::Empty => "free".to_string(),
-            record => format!("free; left behind by {}", lock::describe_record(record)),
-        },
-    }
 }

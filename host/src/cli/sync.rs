@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 
 use super::{Exit, report};
-use crate::bindings::types::{EntityKind, Options, Phase, Scope, Trigger};
 use crate::config;
-use crate::runtime::{EngineRuntime, SyncCall};
+use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
+use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
 use crate::shutdown;
 
@@ -99,10 +99,10 @@ impl Target {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let token = config::token_from_env()?;
-    let settings = args.target.settings(token)?;
+    let service = SyncService::new(EngineRuntime::load()?, args.target.settings(token)?);
     let product_ids = (!args.product_ids.is_empty()).then(|| args.product_ids.clone());
     if args.nuke
-        && let Some(exit) = super::nuke::clear(&settings, product_ids.as_deref(), args.yes).await?
+        && let Some(exit) = super::nuke::clear(&service, product_ids.as_deref(), args.yes).await?
     {
         return Ok(exit);
     }
@@ -110,7 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.refresh_bugs {
         phases.push(Phase::Bugs);
     }
-    let call = SyncCall {
+    let call = SyncRequest {
         phases,
         scope: Scope {
             product_ids,
@@ -121,7 +121,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         options: Options { force_refresh: args.force, incremental_only: args.incremental_only, nuke: args.nuke },
         trigger: Trigger::Cli,
     };
-    let service = SyncService::new(EngineRuntime::load()?, settings);
     let started = Instant::now();
     // The sync future is dropped on a signal: the page being written completes, and
     // dropping the engine's state closes the sync log row and releases the lock.

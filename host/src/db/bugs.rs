@@ -1,14 +1,23 @@
 //! The BUGS phase's reads and writes: which stored tests may need their bugs, and a
 //! batch's bugs written as the complete set of bugs of its tests.
 
-use chrono::NaiveDateTime;
 use rusqlite::{Transaction, params};
 
-use super::{Store, now_column};
-use crate::api::{BugRecord, column_time, non_blank};
-use crate::bindings::customer_api::EndTime;
-use crate::bindings::store::BugCandidate;
-use crate::bindings::types::Timestamp;
+use super::Store;
+use super::columns::{column_millis, non_blank, now_column, time_column};
+use crate::api::BugRecord;
+use crate::model::Timestamp;
+
+/// A stored test whose bugs the engine may fetch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BugCandidate {
+    pub id: u64,
+    pub product_id: u64,
+    /// Its status as last stored.
+    pub status: String,
+    /// When its bugs were last written; `None` if never.
+    pub bugs_synced_at: Option<Timestamp>,
+}
 
 impl Store {
     /// The customer's tests of these products that ended at or after `since` (or have
@@ -16,7 +25,7 @@ impl Store {
     pub fn bug_candidates(&self, product_ids: &[u64], since: Option<Timestamp>) -> rusqlite::Result<Vec<BugCandidate>> {
         // Ids come from the engine as numbers, so inlining them is safe.
         let list = product_ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        let since = since.and_then(|ms| column_time(&EndTime::At(ms)));
+        let since = since.and_then(time_column);
         let mut stmt = self.conn.prepare(&format!(
             "SELECT id, product_id, status, bugs_synced_at FROM tests
              WHERE customer_id = ?1 AND product_id IN ({list}) AND (?2 IS NULL OR end_at IS NULL OR end_at >= ?2)
@@ -34,7 +43,7 @@ impl Store {
     }
 
     /// Replaces the bugs of `test_ids` with `bugs` and marks those tests' bugs as synced.
-    pub fn write_bugs(&mut self, bugs: &[&BugRecord], test_ids: &[u64]) -> rusqlite::Result<u32> {
+    pub fn write_bugs(&mut self, bugs: &[&BugRecord], test_ids: &[u64]) -> rusqlite::Result<()> {
         let customer = self.customer_id;
         let tx = self.conn.transaction()?;
         let now = now_column();
@@ -50,7 +59,7 @@ impl Store {
                 .execute(params![customer, test_id as i64, now])?;
         }
         tx.commit()?;
-        Ok(bugs.len() as u32)
+        Ok(())
     }
 }
 
@@ -82,16 +91,11 @@ fn upsert_bug(tx: &Transaction, customer: i64, bug: &BugRecord, now: &str) -> ru
         f.test_feature.as_ref().and_then(|t| t.id).map(|id| id as i64),
         non_blank(f.actual_result.as_deref()),
         non_blank(f.expected_result.as_deref()),
-        bug.steps(),
-        column_time(&bug.reported_at),
+        non_blank(bug.steps().as_deref()),
+        bug.reported_at.at().and_then(time_column),
         bug.known()
     ])?;
     Ok(())
-}
-
-/// A time column back in milliseconds since the epoch.
-fn column_millis(text: &str) -> Option<Timestamp> {
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc().timestamp_millis())
 }
 
 #[cfg(test)]

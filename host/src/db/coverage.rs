@@ -3,7 +3,18 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
-use crate::bindings::store::TestsCoverage;
+use crate::model::Timestamp;
+
+/// How much of a product's test history its last uninterrupted walk covered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestsCoverage {
+    /// No finished walk on record.
+    None,
+    /// Every test that ended at or after this.
+    Since(Timestamp),
+    /// Every test.
+    All,
+}
 
 impl Store {
     pub fn tests_coverage(&self, product_ids: &[u64]) -> rusqlite::Result<Vec<TestsCoverage>> {

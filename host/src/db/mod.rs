@@ -2,6 +2,7 @@
 //! capabilities use.
 
 pub mod bugs;
+pub mod columns;
 pub mod coverage;
 pub mod nuke;
 pub mod problems;
@@ -104,20 +105,6 @@ fn schema_version(conn: &Connection) -> anyhow::Result<usize> {
     );
     Ok(applied)
 }
-
-/// Now, in the column format used for times.
-pub fn now_column() -> String {
-    chrono::Utc::now().format(TIME_COLUMN).to_string()
-}
-
-/// Reads a time written by [`now_column`].
-pub fn parse_column_time(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    let at = chrono::NaiveDateTime::parse_from_str(text, TIME_COLUMN)
-        .with_context(|| format!("{text:?} is not a time this database writes"))?;
-    Ok(at.and_utc())
-}
-
-const TIME_COLUMN: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
 /// The database, opened on first use, so that a sync refused before any write (a
 /// rejected token, a busy lock) never creates or touches it.

@@ -1,14 +1,29 @@
 //! The `problem_ranges` table: runs of test offsets that failed with HTTP 500 even one
 //! test per page, recorded by the engine and retried by the next sync.
 
-use chrono::{DateTime, NaiveDateTime};
 use rusqlite::{Row, params, params_from_iter};
 use serde::Serialize;
 
-use super::{Store, now_column};
-use crate::bindings::store::{Neighbour, ProblemRange, ProblemReport};
+use super::Store;
+use super::columns::{column_millis, time_column};
+use crate::model::Timestamp;
 
-const COLUMN_TIME: &str = "%Y-%m-%d %H:%M:%S%.f";
+/// A test next to a problem range, by which the engine recognises the range again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbour {
+    pub id: u64,
+    pub end_at: Option<Timestamp>,
+}
+
+/// Where a run of failing offsets was seen, and the tests around it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProblemReport {
+    pub product_id: u64,
+    pub first_offset: u32,
+    pub last_offset: u32,
+    pub before: Option<Neighbour>,
+    pub after: Option<Neighbour>,
+}
 
 /// One stored problem range, as `testio-sync problems` shows it.
 #[derive(Serialize, Debug)]
@@ -27,6 +42,20 @@ pub struct ProblemRow {
 }
 
 impl ProblemRow {
+    /// Where the range was last seen, and its neighbours.
+    pub fn report(&self) -> ProblemReport {
+        let neighbour = |id: Option<i64>, end_at: &Option<String>| {
+            id.map(|id| Neighbour { id: id as u64, end_at: end_at.as_deref().and_then(column_millis) })
+        };
+        ProblemReport {
+            product_id: self.product_id as u64,
+            first_offset: self.first_offset,
+            last_offset: self.last_offset,
+            before: neighbour(self.before_test_id, &self.before_end_at),
+            after: neighbour(self.after_test_id, &self.after_end_at),
+        }
+    }
+
     fn from_row(row: &Row) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
@@ -42,34 +71,6 @@ impl ProblemRow {
             last_seen: row.get(10)?,
         })
     }
-
-    /// The record as the engine sees it.
-    pub fn to_wit(&self) -> ProblemRange {
-        let neighbour = |id: Option<i64>, end_at: &Option<String>| {
-            id.map(|id| Neighbour { id: id as u64, end_at: millis(end_at.as_deref()) })
-        };
-        ProblemRange {
-            id: self.id as u64,
-            report: ProblemReport {
-                product_id: self.product_id as u64,
-                first_offset: self.first_offset,
-                last_offset: self.last_offset,
-                before: neighbour(self.before_test_id, &self.before_end_at),
-                after: neighbour(self.after_test_id, &self.after_end_at),
-            },
-            attempts: self.attempts,
-            first_seen: millis(Some(&self.first_seen)).unwrap_or_default(),
-            last_seen: millis(Some(&self.last_seen)).unwrap_or_default(),
-        }
-    }
-}
-
-fn millis(column: Option<&str>) -> Option<i64> {
-    NaiveDateTime::parse_from_str(column?, COLUMN_TIME).ok().map(|t| t.and_utc().timestamp_millis())
-}
-
-fn column(millis: Option<i64>) -> Option<String> {
-    DateTime::from_timestamp_millis(millis?).map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
 }
 
 const SELECT: &str = "SELECT id, product_id, first_offset, last_offset, before_test_id, before_end_at,
@@ -89,44 +90,58 @@ impl Store {
         stmt.query_map(params_from_iter(values), ProblemRow::from_row)?.collect()
     }
 
-    /// Updates the range of the same product with the same neighbours, or adds one.
-    pub fn record_problem_range(&mut self, report: &ProblemReport) -> rusqlite::Result<()> {
+    /// Adds a range found failing for the first time.
+    pub fn add_problem_range(&self, report: &ProblemReport, seen_at: Timestamp) -> rusqlite::Result<()> {
         let (before_id, before_end) = split(&report.before);
         let (after_id, after_end) = split(&report.after);
-        let now = now_column();
-        let tx = self.conn.transaction()?;
-        let updated = tx.execute(
-            "UPDATE problem_ranges SET first_offset = ?5, last_offset = ?6, attempts = attempts + 1, last_seen = ?7
-             WHERE customer_id = ?1 AND product_id = ?2 AND before_test_id IS ?3 AND after_test_id IS ?4",
+        self.conn.execute(
+            "INSERT INTO problem_ranges (customer_id, product_id, first_offset, last_offset, before_test_id,
+                                         before_end_at, after_test_id, after_end_at, attempts, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
             params![
                 self.customer_id,
                 report.product_id as i64,
-                before_id,
-                after_id,
                 report.first_offset,
                 report.last_offset,
-                now
+                before_id,
+                before_end,
+                after_id,
+                after_end,
+                time_column(seen_at)
             ],
         )?;
-        if updated == 0 {
-            tx.execute(
-                "INSERT INTO problem_ranges (customer_id, product_id, first_offset, last_offset, before_test_id,
-                                             before_end_at, after_test_id, after_end_at, attempts, first_seen, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
-                params![
-                    self.customer_id,
-                    report.product_id as i64,
-                    report.first_offset,
-                    report.last_offset,
-                    before_id,
-                    before_end,
-                    after_id,
-                    after_end,
-                    now
-                ],
-            )?;
-        }
-        tx.commit()
+        Ok(())
+    }
+
+    /// Replaces where range `id` was seen, its attempts and last sighting.
+    pub fn update_problem_range(
+        &self,
+        id: u64,
+        report: &ProblemReport,
+        attempts: u32,
+        seen_at: Timestamp,
+    ) -> rusqlite::Result<()> {
+        let (before_id, before_end) = split(&report.before);
+        let (after_id, after_end) = split(&report.after);
+        self.conn.execute(
+            "UPDATE problem_ranges SET product_id = ?3, first_offset = ?4, last_offset = ?5, before_test_id = ?6,
+               before_end_at = ?7, after_test_id = ?8, after_end_at = ?9, attempts = ?10, last_seen = ?11
+             WHERE customer_id = ?1 AND id = ?2",
+            params![
+                self.customer_id,
+                id as i64,
+                report.product_id as i64,
+                report.first_offset,
+                report.last_offset,
+                before_id,
+                before_end,
+                after_id,
+                after_end,
+                attempts,
+                time_column(seen_at)
+            ],
+        )?;
+        Ok(())
     }
 
     pub fn clear_problem_range(&self, id: u64) -> rusqlite::Result<()> {
@@ -140,7 +155,7 @@ impl Store {
 
 fn split(neighbour: &Option<Neighbour>) -> (Option<i64>, Option<String>) {
     match neighbour {
-        Some(n) => (Some(n.id as i64), column(n.end_at)),
+        Some(n) => (Some(n.id as i64), n.end_at.and_then(time_column)),
         None => (None, None),
     }
 }
@@ -149,34 +164,38 @@ fn split(neighbour: &Option<Neighbour>) -> (Option<i64>, Option<String>) {
 mod tests {
     use super::*;
 
+    const JUNE: Timestamp = 1_780_272_000_000;
+
     fn report(first: u32, before: Option<u64>) -> ProblemReport {
         ProblemReport {
             product_id: 2,
             first_offset: first,
             last_offset: first + 1,
-            before: before.map(|id| Neighbour { id, end_at: Some(1_780_272_000_000) }),
+            before: before.map(|id| Neighbour { id, end_at: Some(JUNE) }),
             after: Some(Neighbour { id: 9, end_at: None }),
         }
     }
 
     #[test]
-    fn the_same_range_met_again_is_updated_not_duplicated() {
+    fn ranges_are_added_and_updated_as_the_engine_says_per_customer() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("t.db"), 1).unwrap();
-        store.record_problem_range(&report(37, Some(5))).unwrap();
-        store.record_problem_range(&report(40, Some(5))).unwrap();
-        store.record_problem_range(&report(0, None)).unwrap();
+        let store = Store::open(&dir.path().join("t.db"), 1).unwrap();
+        store.add_problem_range(&report(37, Some(5)), JUNE).unwrap();
+        store.add_problem_range(&report(0, None), JUNE).unwrap();
         let rows = store.problem_ranges(&[]).unwrap();
         assert_eq!(rows.len(), 2);
+        store.update_problem_range(rows[0].id as u64, &report(40, Some(5)), 2, JUNE + 1_000).unwrap();
+        let rows = store.problem_ranges(&[2]).unwrap();
         assert_eq!((rows[0].first_offset, rows[0].attempts), (40, 2), "moved and met again");
-        assert_eq!(rows[0].before_end_at.as_deref(), Some("2026-06-01 00:00:00.000000"));
-        let wit = rows[0].to_wit();
-        assert_eq!(wit.report.before.unwrap().end_at, Some(1_780_272_000_000));
-        assert!(wit.first_seen > 0);
+        assert_eq!(rows[0].first_seen, "2026-06-01 00:00:00.000000");
+        assert_eq!(rows[0].last_seen, "2026-06-01 00:00:01.000000");
+        assert_eq!(rows[0].report(), report(40, Some(5)), "a report reads back as it was written");
         assert!(store.problem_ranges(&[3]).unwrap().is_empty());
         store.clear_problem_range(rows[0].id as u64).unwrap();
         assert_eq!(store.problem_ranges(&[2]).unwrap().len(), 1);
         let other = Store::open(&dir.path().join("t.db"), 7).unwrap();
         assert!(other.problem_ranges(&[]).unwrap().is_empty(), "another customer's ranges are not seen");
+        other.update_problem_range(rows[1].id as u64, &report(1, None), 9, JUNE).unwrap();
+        assert_eq!(store.problem_ranges(&[]).unwrap()[0].attempts, 1, "nor updated");
     }
 }

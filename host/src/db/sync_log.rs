@@ -2,8 +2,9 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, now_column};
-use crate::bindings::types::{SyncError, SyncResult};
+use super::Store;
+use super::columns::now_column;
+use crate::model::{SyncError, SyncResult};
 
 /// How a sync ended, as stored in `sync_events.status`.
 pub fn status_of(outcome: &Result<SyncResult, SyncError>) -> &'static str {
@@ -92,7 +93,7 @@ impl Store {
                     )?;
                 }
             }
-            Err(e) => self.close_run(run_id, "failure", &crate::service::describe_error(e))?,
+            Err(e) => self.close_run(run_id, "failure", &e.to_string())?,
         }
         tx.commit()
     }

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Transaction, params};
 
-use super::{Store, now_column};
-use crate::api::{FeatureRecord, ProductRecord, TestRecord, column_time};
+use super::Store;
+use super::columns::{now_column, time_column};
+use crate::api::{FeatureRecord, ProductRecord, TestRecord};
 
 /// A feature to write and the sections it was listed in.
 pub struct Placement<'a> {
@@ -14,7 +15,7 @@ pub struct Placement<'a> {
 }
 
 impl Store {
-    pub fn write_products(&mut self, products: &[&ProductRecord]) -> rusqlite::Result<u32> {
+    pub fn write_products(&mut self, products: &[&ProductRecord]) -> rusqlite::Result<()> {
         let customer = self.customer_id;
         let tx = self.conn.transaction()?;
         {
@@ -38,10 +39,10 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(products.len() as u32)
+        Ok(())
     }
 
-    pub fn write_features(&mut self, product_id: u64, features: &[Placement]) -> rusqlite::Result<u32> {
+    pub fn write_features(&mut self, product_id: u64, features: &[Placement]) -> rusqlite::Result<()> {
         let customer = self.customer_id;
         let tx = self.conn.transaction()?;
         {
@@ -73,7 +74,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(features.len() as u32)
+        Ok(())
     }
 
     /// The ids among `ids` that are already stored for this customer.
@@ -88,7 +89,7 @@ impl Store {
         Ok(known)
     }
 
-    pub fn write_tests(&mut self, product_id: u64, tests: &[&TestRecord]) -> rusqlite::Result<u32> {
+    pub fn write_tests(&mut self, product_id: u64, tests: &[&TestRecord]) -> rusqlite::Result<()> {
         let customer = self.customer_id;
         let tx = self.conn.transaction()?;
         let now = now_column();
@@ -98,7 +99,7 @@ impl Store {
             replace_test_platforms(&tx, customer, test)?;
         }
         tx.commit()?;
-        Ok(tests.len() as u32)
+        Ok(())
     }
 }
 
@@ -128,8 +129,8 @@ fn upsert_test(tx: &Transaction, customer: i64, product_id: u64, test: &TestReco
         product_id as i64,
         test.raw.get(),
         f.status.as_deref().unwrap_or("unknown"),
-        column_time(&test.start_at),
-        column_time(&test.end_at),
+        test.start_at.at().and_then(time_column),
+        test.end_at.at().and_then(time_column),
         now,
         f.created_by,
         f.submitted_by,

@@ -1,6 +1,13 @@
 //! Embeds the engine component with wasmtime: compiled code cached on disk, async host
 //! imports, an epoch watchdog for a guest that stops calling the host, and a memory cap.
 //! With `RUST_LOG=testio_sync::runtime=debug` it also reports the CPU time of each sync.
+//! It speaks the host's `model` to its callers and converts at the call (see `convert`).
+
+pub mod bindings;
+mod convert;
+mod policy;
+
+pub use policy::LockStatus;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,11 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime::{CallHook, Config, Engine, Store, StoreLimits, UpdateDeadline};
 
-use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncResult, Trigger};
-use crate::bindings::{SyncEngine, SyncEnginePre};
 use crate::capabilities::HostState;
+use crate::model::{SyncError, SyncRequest, SyncResult};
+use bindings::{SyncEngine, SyncEnginePre};
 
 /// The engine component, built from `guest/` by `build.rs`.
 pub const ENGINE_WASM: &[u8] = include_bytes!(env!("TESTIO_SYNC_ENGINE_WASM"));
@@ -24,14 +31,8 @@ const MAX_GUEST_STRETCH: Duration = Duration::from_secs(10);
 pub struct EngineRuntime {
     engine: Engine,
     pre: SyncEnginePre<HostState>,
-}
-
-#[derive(Clone)]
-pub struct SyncCall {
-    pub phases: Vec<Phase>,
-    pub scope: Scope,
-    pub options: Options,
-    pub trigger: Trigger,
+    /// The same component with every import a trap, for the engine's pure functions.
+    policy: SyncEnginePre<StoreLimits>,
 }
 
 impl EngineRuntime {
@@ -43,8 +44,9 @@ impl EngineRuntime {
         let mut linker = Linker::new(&engine);
         SyncEngine::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         let pre = SyncEnginePre::new(linker.instantiate_pre(&component)?)?;
+        let policy = policy::prepare(&engine, &component)?;
         start_epoch_ticker(&engine);
-        Ok(Self { engine, pre })
+        Ok(Self { engine, pre, policy })
     }
 
     /// Runs one sync in a fresh instance. `Err` means the engine itself failed (a trap);
@@ -52,10 +54,17 @@ impl EngineRuntime {
     pub async fn execute(
         &self,
         state: HostState,
-        call: &SyncCall,
+        request: &SyncRequest,
     ) -> (anyhow::Result<Result<SyncResult, SyncError>>, HostState) {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        // Every call into the host or back proves the guest is not stuck.
+        store.call_hook(|mut ctx, hook| {
+            if matches!(hook, CallHook::CallingHost | CallHook::ReturningFromHost) {
+                ctx.data_mut().last_host_call = Instant::now();
+            }
+            Ok(())
+        });
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
             if ctx.data().last_host_call.elapsed() > MAX_GUEST_STRETCH {
@@ -67,7 +76,7 @@ impl EngineRuntime {
             Ok(UpdateDeadline::Continue(1))
         });
         let cpu = tracing::enabled!(tracing::Level::DEBUG).then(CpuSplit::start);
-        let outcome = self.call(&mut store, call).await;
+        let outcome = self.call(&mut store, request).await;
         if let Some(cpu) = cpu {
             cpu.report();
         }
@@ -77,7 +86,7 @@ impl EngineRuntime {
     async fn call(
         &self,
         store: &mut Store<HostState>,
-        call: &SyncCall,
+        request: &SyncRequest,
     ) -> anyhow::Result<Result<SyncResult, SyncError>> {
         let bindings = self
             .pre
@@ -86,11 +95,12 @@ impl EngineRuntime {
             .map_err(anyhow::Error::from)
             .context("could not instantiate the sync engine")?;
         store.data_mut().last_host_call = Instant::now();
-        bindings
+        let outcome = bindings
             .testio_sync_engine()
-            .call_execute_sync(&mut *store, &call.phases, &call.scope, call.options, call.trigger)
+            .call_execute_sync(&mut *store, &request.into(), request.trigger.into())
             .await
-            .map_err(|trap| anyhow::anyhow!("the sync engine failed: {trap:#}"))
+            .map_err(|trap| anyhow::anyhow!("the sync engine failed: {trap:#}"))?;
+        Ok(outcome.map(SyncResult::from).map_err(SyncError::from))
     }
 }
 

@@ -1,4 +1,6 @@
-//! Host-side bindings for the `sync-engine` world in `wit/`.
+//! Host-side bindings for the `sync-engine` world in `wit/`. Only `runtime` and
+//! `capabilities` use them: they convert to and from the host's own types (`model`, and
+//! the types of `api`, `db` and `lock`) at that edge.
 
 wasmtime::component::bindgen!({
     world: "sync-engine",
@@ -12,11 +14,13 @@ wasmtime::component::bindgen!({
         "testio:sync/events.sync-finished": async | trappable,
         default: trappable,
     },
-    exports: { default: async },
+    // The policy functions are pure and answer at once: called synchronously, on an
+    // instance whose imports trap.
+    exports: { "testio:sync/engine.execute-sync": async },
     with: {
         "testio:sync/customer-api.payload": crate::api::Payload,
     },
 });
 
-pub use exports::testio::sync::engine;
+pub use exports::testio::sync::{engine, policy};
 pub use testio::sync::{clock, customer_api, events, store, sync_lock, types};

@@ -1,0 +1,65 @@
+//! Where a sync's log lines and progress go: a progress bar, log lines, an MCP client.
+
+use crate::model::{Level, Phase, Progress};
+
+/// Receives the engine's log lines and progress updates during a sync.
+pub trait Observer: Send {
+    fn log(&mut self, level: Level, message: &str);
+    fn progress(&mut self, update: &Progress);
+}
+
+/// Sends everything to `tracing` (stderr, honouring `RUST_LOG`).
+#[derive(Default)]
+pub struct TracingObserver {
+    milestones: Milestones,
+}
+
+/// Picks from the progress updates the ones a person follows: a phase starts, a
+/// product is done, a phase is finished.
+#[derive(Default)]
+pub struct Milestones {
+    phase: Option<Phase>,
+    phase_finished: bool,
+}
+
+impl Milestones {
+    pub fn of(&mut self, update: &Progress) -> Vec<String> {
+        let phase = update.phase.name();
+        let mut milestones = Vec::new();
+        if self.phase != Some(update.phase) {
+            self.phase = Some(update.phase);
+            self.phase_finished = false;
+            milestones.push(format!("{phase} phase started"));
+        }
+        if let Some(product) = update.product_id {
+            milestones.push(format!("{phase}: product {product} done ({}/{})", update.done, update.total));
+        }
+        if !self.phase_finished && update.done == update.total {
+            self.phase_finished = true;
+            milestones.push(format!("{phase} phase finished: {} rows written", update.items));
+        }
+        milestones
+    }
+}
+
+/// Writes one of the engine's log lines to `tracing`.
+pub fn trace_line(level: Level, message: &str) {
+    match level {
+        Level::Debug => tracing::debug!(target: "engine", "{message}"),
+        Level::Info => tracing::info!(target: "engine", "{message}"),
+        Level::Warn => tracing::warn!(target: "engine", "{message}"),
+        Level::Error => tracing::error!(target: "engine", "{message}"),
+    }
+}
+
+impl Observer for TracingObserver {
+    fn log(&mut self, level: Level, message: &str) {
+        trace_line(level, message);
+    }
+
+    fn progress(&mut self, update: &Progress) {
+        for milestone in self.milestones.of(update) {
+            tracing::info!(target: "progress", "{milestone}");
+        }
+    }
+}
