@@ -6,9 +6,9 @@
 
 use std::sync::LazyLock;
 
+use testio_sim::{SimConfig, Simulator};
 use testio_sync::api::{TestRecord, parse_tests};
 use testio_sync::db::Store;
-use testio_sync::sim::{SimConfig, Simulator};
 
 const PAGE: &str = "products/1/exploratory_tests?page=1&per_page=25";
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use clap::Parser;
 use rusqlite::Connection;
-use testio_sync::sim::{SimConfig, Simulator};
+use testio_sim::{SimConfig, Simulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
 

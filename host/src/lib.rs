@@ -1,5 +1,5 @@
 //! testio-sync, the native host: the Customer API client, the SQLite store, the sync
-//! lock, the wasmtime embedding of the engine component, the CLI and the simulator.
+//! lock, the wasmtime embedding of the engine component and the CLI.
 
 pub mod api;
 pub mod capabilities;
@@ -14,5 +14,4 @@ pub mod runtime;
 pub mod scheduler;
 pub mod service;
 pub mod shutdown;
-pub mod sim;
 pub mod since;

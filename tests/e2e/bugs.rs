@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use rusqlite::Connection;
-use testio_sync::sim::{Faults, SimConfig};
+use testio_sim::{Faults, SimConfig};
 
 use crate::support::{Account, count};
 

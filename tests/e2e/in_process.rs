@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use testio_sim::SimConfig;
 use testio_sync::bindings::types::{Options, Phase, Scope, Trigger};
 use testio_sync::capabilities::TracingObserver;
 use testio_sync::runtime::{EngineRuntime, SyncCall};
 use testio_sync::service::{Settings, SyncService};
-use testio_sync::sim::SimConfig;
 
 use crate::support::{Account, count};
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
-use testio_sync::sim::SimConfig;
+use testio_sim::SimConfig;
 use tokio::process::Child;
 
 use crate::support::{Account, command, count, sync_log};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testio_sync::sim::SimConfig;
+use testio_sim::SimConfig;
 
 use crate::support::{Account, BIN, count};
 

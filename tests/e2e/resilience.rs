@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use testio_sync::sim::{Faults, SimConfig};
+use testio_sim::{Faults, SimConfig};
 
 use crate::support::{Account, count};
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use rusqlite::Connection;
-use testio_sync::sim::SimConfig;
+use testio_sim::SimConfig;
 
 use crate::support::{Account, count, eventually, run_offline, sync_log};
 

@@ -5,7 +5,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use testio_sync::sim::{SimConfig, Simulator};
+use testio_sim::{SimConfig, Simulator};
 use tokio::io::AsyncBufReadExt;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");

@@ -1,6 +1,6 @@
 //! What a sync writes, what it fetches, and what it reports.
 
-use testio_sync::sim::SimConfig;
+use testio_sim::SimConfig;
 
 use crate::support::{Account, count};
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testio_sync::sim::Simulator;
+use testio_sim::Simulator;
 
 const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
 

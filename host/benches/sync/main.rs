@@ -13,7 +13,7 @@ mod raw;
 
 use std::time::Duration;
 
-use testio_sync::sim::{SimConfig, Simulator};
+use testio_sim::{SimConfig, Simulator};
 
 /// Whether a scenario starts each run from an empty database.
 #[derive(Clone, Copy, PartialEq)]

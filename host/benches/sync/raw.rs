@@ -14,7 +14,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use testio_sync::sim::RequestRecord;
+use testio_sim::RequestRecord;
 use tokio::sync::Semaphore;
 
 /// The sync's own default for requests in flight.

@@ -269,7 +269,7 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{Faults, SimConfig, Simulator};
+    use testio_sim::{Faults, SimConfig, Simulator};
 
     async fn client_for(sim: &Simulator, token: &str) -> ApiClient {
         ApiClient::new(&sim.base_url(), token, 4, Duration::from_secs(5)).unwrap()

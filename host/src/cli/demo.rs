@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use testio_sim::Simulator;
 
 use super::sim::Account;
 use super::{Exit, report};
 use crate::model::{Options, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
-use crate::sim::Simulator;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -2,12 +2,14 @@
 
 mod component;
 mod daemon;
+#[cfg(feature = "simulator")]
 mod demo;
 mod history;
 mod mcp;
 mod nuke;
 mod problems;
 mod report;
+#[cfg(feature = "simulator")]
 mod sim;
 mod status;
 mod sync;
@@ -44,8 +46,10 @@ enum Command {
     /// Sync in the background every TESTIO_REFRESH_INTERVAL_SECONDS until SIGINT or SIGTERM
     Daemon(daemon::Args),
     /// Serve the built-in Customer API simulator on 127.0.0.1
+    #[cfg(feature = "simulator")]
     Sim(sim::Args),
     /// Sync a simulated account into a fresh local database, then sync it again
+    #[cfg(feature = "simulator")]
     Demo(demo::Args),
     /// Write the engine component (the wasm the sync runs) to a file, for other hosts
     Component(component::Args),
@@ -99,7 +103,9 @@ pub fn main() -> ExitCode {
             Command::Problems(args) => problems::run(args),
             Command::Mcp(args) => mcp::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,
+            #[cfg(feature = "simulator")]
             Command::Sim(args) => sim::run(args).await,
+            #[cfg(feature = "simulator")]
             Command::Demo(args) => demo::run(args).await,
             Command::Component(args) => component::run(args),
         }

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use testio_sim::{Faults, SimConfig, Simulator};
+
 use super::Exit;
-use crate::sim::{Faults, SimConfig, Simulator};
 
 #[derive(clap::Args)]
 pub struct Args {

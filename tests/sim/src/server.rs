@@ -17,9 +17,9 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use super::data::{Catalog, MAX_TESTS_PER_PRODUCT, ProductData, TEST_ID_STRIDE};
-use super::faults::{Faults, Injected};
-use super::{RequestRecord, SimConfig};
+use crate::faults::{Faults, Injected};
+use crate::generation::{Catalog, MAX_TESTS_PER_PRODUCT, ProductData, TEST_ID_STRIDE};
+use crate::{RequestRecord, SimConfig};
 
 const BASE_PATH: &str = "/customer/v2/";
 /// Without `page`, the API answers with the newest 150 tests.

@@ -1,9 +1,17 @@
-//! The simulated account's content. Every value is a pure function of the seed, the account
-//! sizes and an index, so two simulators with the same configuration serve identical bytes and
-//! tests can be generated on demand instead of being held in memory.
+//! The simulated account's content, built from the words in `vocabulary.rs`. Every value is a
+//! pure function of the seed, the account sizes and an index, so two simulators with the same
+//! configuration serve identical bytes and tests can be generated on demand instead of being
+//! held in memory.
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, TimeDelta};
 use serde::Serialize;
+
+use crate::vocabulary::{
+    BRANDS, BUG_STATUSES, BUG_TITLES, BUG_TYPES, COMMENTS, DEVICES, DURATION_HOURS, ENVIRONMENTS, FEATURE_DESCRIPTIONS,
+    FEATURE_NAMES, GOALS, HOW_TO_FIND, INSTRUCTIONS, INTEGRATIONS, Named, OFFSET_MINUTES, OUT_OF_SCOPE, PEOPLE,
+    PLATFORMS, PRODUCT_TYPES, REVIEW_STATUSES, SECTION_NAMES, SEVERITIES, STATUSES, STEPS, TEST_KINDS, TESTERS,
+    TESTING_TYPES, USER_STORIES, Version,
+};
 
 /// A test id is `product_id * TEST_ID_STRIDE + n`, so the id alone locates the test.
 pub const TEST_ID_STRIDE: u64 = 1_000_000;
@@ -31,7 +39,7 @@ enum Stream {
 }
 
 /// splitmix64's finaliser: a cheap, well-mixed hash.
-pub(super) fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -77,14 +85,6 @@ impl Rng {
 }
 
 // ---- Products ----------------------------------------------------------------------------
-
-const PRODUCT_TYPES: &[&str] =
-    &["website", "mobile_app_ios", "mobile_app_android", "mobile_app_windows", "streaming_app", "gaming"];
-const BRANDS: &[&str] =
-    &["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Wonka", "Tyrell", "Soylent", "Cyberdyne"];
-const SECTION_NAMES: &[&str] = &["Checkout", "Onboarding", "Search", "Account area", "Payments", "Editorial content"];
-const INTEGRATIONS: &[(&str, &str)] =
-    &[("Jira Cloud", "jira"), ("Azure DevOps", "azure_devops"), ("GitHub Issues", "github")];
 
 #[derive(Serialize, Clone)]
 struct Connection {
@@ -215,47 +215,6 @@ fn build_product(seed: u64, id: u64) -> Product {
     }
 }
 
-const FEATURE_NAMES: &[&str] = &[
-    "Login",
-    "Registration",
-    "Product search",
-    "Shopping cart",
-    "Checkout",
-    "Order history",
-    "Wishlist",
-    "Profile settings",
-    "Password reset",
-    "Newsletter signup",
-    "Store locator",
-    "Product reviews",
-    "Live chat",
-    "Push notifications",
-    "Payment methods",
-];
-const FEATURE_DESCRIPTIONS: &[&str] = &[
-    "Sign-in with e-mail and password or a social account.",
-    "All steps up to the order confirmation.",
-    "Autocomplete, filters and sorting of results.",
-    "Add, remove and change quantities; totals update.",
-    "Personal account pages, addresses and payment data.",
-    "Editorial pages with videos and galleries.",
-];
-const HOW_TO_FIND: &[&str] = &[
-    "Top right corner of the start page.",
-    "Main menu > My account (log in first).",
-    "Click the cart icon in the header.",
-    "Linked from the footer of every page.",
-    "Could be found anywhere",
-];
-const USER_STORIES: &[&str] = &[
-    "As a customer I can reset my password.",
-    "As a customer I get a confirmation e-mail.",
-    "As a guest I can buy without an account.",
-    "As a customer I can filter by price.",
-    "As a customer I can pay by card or invoice.",
-    "As a customer I find my last orders.",
-];
-
 fn build_feature(seed: u64, product_id: u64, j: u64) -> Feature {
     let mut rng = Rng::new(seed, Stream::Feature, product_id, j);
     let name = FEATURE_NAMES[(j - 1) as usize % FEATURE_NAMES.len()];
@@ -269,8 +228,6 @@ fn build_feature(seed: u64, product_id: u64, j: u64) -> Feature {
         user_stories: rng.distinct(USER_STORIES, stories).copied().collect(),
     }
 }
-
-const ENVIRONMENTS: &[(&str, &str)] = &[("Staging", "staging"), ("Production", "www"), ("Release preview", "preview")];
 
 fn build_environments(product: &Product) -> Vec<Environment> {
     let slug = product.name.to_lowercase().replace(' ', "-");
@@ -328,128 +285,6 @@ impl ProductData {
 }
 
 // ---- Exploratory tests -------------------------------------------------------------------
-
-const TEST_KINDS: &[&str] = &["Exploratory test", "Regression run", "Release check", "Smoke test", "Usability session"];
-const STATUSES: &[&str] = &[
-    "archived",
-    "archived",
-    "customer_finalized",
-    "customer_finalized",
-    "locked",
-    "cancelled",
-    "running",
-    "waiting",
-    "initialized",
-];
-const TESTING_TYPES: &[Option<&str>] =
-    &[Some("coverage"), Some("coverage"), Some("focused"), Some("usability"), Some("rapid"), None];
-const REVIEW_STATUSES: &[&str] = &["review_successful", "review_successful", "review_failed"];
-const PEOPLE: &[Option<&str>] =
-    &[None, Some("Maria Schmidt"), Some("Jonas Weber"), Some("Aylin Demir"), Some("Tom Baker")];
-const OFFSET_MINUTES: &[i32] = &[0, 60, 120, -300, 330, -480, 540, -180, 345];
-const DURATION_HOURS: &[i64] = &[2, 24, 24, 48, 72, 168];
-const BUG_TYPES: &[&str] = &["default", "content", "visual"];
-
-const GOALS: &[&str] = &[
-    "Make sure that a first-time visitor can find a product and buy it without help.",
-    "Find functional bugs in the new checkout that block or slow down the purchase.",
-    "Verify that the redesigned navigation works on all supported screen sizes.",
-    "Check that prices, discounts and taxes are calculated correctly in every step.",
-    "Uncover crashes and data loss when the connection drops during an order.",
-    "Confirm that the fixes of the last release did not break existing flows.",
-    "Assess whether texts, images and translations are complete and consistent.",
-];
-const INSTRUCTIONS: &[&str] = &[
-    "Use the test user provided in the environment description; do not register new accounts.",
-    "Orders placed on staging are not shipped, so please complete the whole checkout.",
-    "Attach a screen recording to every functional bug and name the exact time it happens.",
-    "Use the coupon code TESTIO10 to check the discount handling.",
-    "Switch between portrait and landscape at least once per flow on mobile devices.",
-    "Clear cookies before you start so that the consent banner is shown.",
-    "Report every problem separately, even if two bugs look related.",
-    "Try unusual input too: very long names, emoji, addresses with special characters.",
-    "If a page loads longer than ten seconds, report it with the network conditions you had.",
-    "Payment with real credit cards is not possible; use the test cards from the list below.",
-];
-const OUT_OF_SCOPE: &[&str] = &[
-    "The legacy mobile website under m.example is out of scope.",
-    "Known issue: the store locator map loads slowly, please do not report it.",
-    "Spelling mistakes in the legal pages will be fixed separately.",
-    "Performance of the admin back office is not part of this test.",
-    "Third-party widgets (chat, reviews) are maintained by vendors and not in scope.",
-];
-
-#[derive(Serialize)]
-struct Named {
-    id: u32,
-    key: &'static str,
-    name: &'static str,
-}
-
-#[derive(Serialize)]
-struct Version {
-    id: u32,
-    name: &'static str,
-}
-
-/// A device platform a test can require.
-struct Platform {
-    category: Named,
-    operating_system: Named,
-    min_version: Version,
-    browsers: &'static [Named],
-    browser_based: bool,
-}
-
-const fn named(id: u32, key: &'static str, name: &'static str) -> Named {
-    Named { id, key, name }
-}
-
-const COMPUTERS: Named = named(1, "computer", "Computers");
-const SMARTPHONES: Named = named(2, "smartphone", "Smartphones");
-const TABLETS: Named = named(3, "tablet", "Tablets");
-const CHROME: Named = named(2, "chrome", "Chrome");
-const FIREFOX: Named = named(3, "firefox", "Firefox");
-const SAFARI: Named = named(4, "safari", "Safari");
-const EDGE: Named = named(5, "edge", "Edge");
-
-static PLATFORMS: [Platform; 5] = [
-    Platform {
-        category: COMPUTERS,
-        operating_system: named(6, "windows", "Windows"),
-        min_version: Version { id: 198, name: "10" },
-        browsers: &[CHROME, FIREFOX, EDGE],
-        browser_based: true,
-    },
-    Platform {
-        category: COMPUTERS,
-        operating_system: named(7, "macos", "macOS"),
-        min_version: Version { id: 240, name: "13" },
-        browsers: &[SAFARI, CHROME],
-        browser_based: true,
-    },
-    Platform {
-        category: SMARTPHONES,
-        operating_system: named(8, "ios", "iOS"),
-        min_version: Version { id: 310, name: "16" },
-        browsers: &[SAFARI],
-        browser_based: false,
-    },
-    Platform {
-        category: SMARTPHONES,
-        operating_system: named(9, "android", "Android"),
-        min_version: Version { id: 402, name: "12" },
-        browsers: &[CHROME],
-        browser_based: false,
-    },
-    Platform {
-        category: TABLETS,
-        operating_system: named(10, "ipados", "iPadOS"),
-        min_version: Version { id: 330, name: "16" },
-        browsers: &[SAFARI, CHROME],
-        browser_based: true,
-    },
-];
 
 #[derive(Serialize)]
 struct TestFeature<'a> {
@@ -690,38 +525,6 @@ impl ProductData {
 }
 
 // ---- Bugs --------------------------------------------------------------------------------
-
-const BUG_TITLES: &[&str] = &[
-    "Checkout button does nothing after changing the delivery address",
-    "Price in the cart differs from the price on the product page",
-    "App crashes when the device is rotated on the payment screen",
-    "Search results are empty for terms with umlauts",
-    "Password reset link in the e-mail leads to a 404 page",
-    "Overlapping text in the footer on small screens",
-];
-const SEVERITIES: &[&str] = &["low", "high", "critical", "visual", "content"];
-const BUG_STATUSES: &[&str] = &["accepted", "rejected", "forwarded", "fixed", "new"];
-const TESTERS: &[&str] = &["ana_k", "bughunter42", "l.morales", "tester_tim", "qa_priya"];
-const STEPS: &[&str] = &[
-    "Open the start page.",
-    "Log in with the test user.",
-    "Add any product to the cart.",
-    "Open the cart and click \"Checkout\".",
-    "Change the delivery address.",
-    "Click \"Continue\".",
-];
-const COMMENTS: &[&str] = &[
-    "Could you please add the exact product you used?",
-    "Reproduced on a second device, see the attached video.",
-    "Thanks, forwarded to the development team.",
-];
-const DEVICES: &[(&str, &str, &str)] = &[
-    ("Desktop PC", "Windows", "11"),
-    ("MacBook Pro", "macOS", "14.4"),
-    ("iPhone 15", "iOS", "17.4"),
-    ("Galaxy S23", "Android", "14"),
-    ("iPad Air", "iPadOS", "17.3"),
-];
 
 #[derive(Serialize)]
 struct Author {

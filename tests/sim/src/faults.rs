@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::data::mix;
+use crate::generation::mix;
 
 /// Which faults to inject. The default injects none.
 #[derive(Clone, Default, Debug)]

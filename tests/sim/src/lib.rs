@@ -1,11 +1,16 @@
-//! A built-in Customer API v2 simulator. It serves a deterministic fake account on
-//! 127.0.0.1 so sync can be demonstrated, tested and benchmarked without the real service.
-//! Tests are generated per request from (seed, sizes, index), so even a 500k-test account costs
-//! only the memory of its products and features.
+//! A Customer API v2 simulator. It serves a deterministic fake account on 127.0.0.1 so sync
+//! can be demonstrated, tested and benchmarked without the real service. Tests are generated
+//! per request from (seed, sizes, index), so even a 500k-test account costs only the memory of
+//! its products and features.
+//!
+//! A test tool, not part of the `testio_sync` library: the end-to-end tests and the benchmarks
+//! use it directly, and the binary's `sim` and `demo` commands use it through the host's
+//! `simulator` feature (on by default).
 
-mod data;
 mod faults;
+mod generation;
 mod server;
+mod vocabulary;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,8 +19,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use data::{FEATURE_ID_STRIDE, MAX_TESTS_PER_PRODUCT};
 pub use faults::Faults;
+use generation::{FEATURE_ID_STRIDE, MAX_TESTS_PER_PRODUCT};
 use server::SimState;
 
 /// Size and behaviour of the simulated account.
