@@ -219,14 +219,22 @@ mod tests {
     use crate::model::{Options, Phase, Scope, Trigger};
 
     fn request(phases: &[Phase]) -> SyncRequest {
-        SyncRequest { phases: phases.to_vec(), scope: Scope::default(), options: Options::default(), trigger: Trigger::Mcp }
+        SyncRequest {
+            phases: phases.to_vec(),
+            scope: Scope::default(),
+            options: Options::default(),
+            trigger: Trigger::Mcp,
+        }
     }
 
     #[test]
     fn the_service_asks_the_engine_which_requests_a_running_sync_covers() {
         let runtime = EngineRuntime::load().unwrap();
         let default = request(&[]);
-        assert!(!runtime.covers(&request(&[Phase::Bugs]), &default).unwrap(), "a bugs-only sync covers no default request");
+        assert!(
+            !runtime.covers(&request(&[Phase::Bugs]), &default).unwrap(),
+            "a bugs-only sync covers no default request"
+        );
         assert!(runtime.covers(&request(&[Phase::Products, Phase::Features, Phase::NewTests]), &default).unwrap());
         let mut forced = default.clone();
         forced.options.force_refresh = true;

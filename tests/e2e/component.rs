@@ -18,7 +18,7 @@ fn the_component_imports_only_testio_sync_interfaces() {
     let foreign: Vec<&String> = imports.iter().filter(|name| !name.starts_with("testio:sync/")).collect();
     assert!(foreign.is_empty(), "imports outside testio:sync: {foreign:?}");
     let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
-    assert_eq!(exports, ["testio:sync/engine@0.1.0"]);
+    assert_eq!(exports, ["testio:sync/engine@0.2.0", "testio:sync/policy@0.2.0"]);
 }
 
 fn cached_engines(cache: &Path) -> Vec<PathBuf> {
@@ -75,7 +75,7 @@ fn the_built_component_has_the_world_in_wit() {
     let wit_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
     let mut declared = Resolve::default();
     let (package, _) = declared.push_dir(&wit_dir).unwrap();
-    assert_eq!(declared.packages[package].name.to_string(), "testio:sync@0.1.0");
+    assert_eq!(declared.packages[package].name.to_string(), "testio:sync@0.2.0");
     let world = declared.select_world(&[package], Some("sync-engine")).unwrap();
     let declared = contract(declared, world);
 
@@ -83,7 +83,8 @@ fn the_built_component_has_the_world_in_wit() {
         panic!("the engine is not a component")
     };
     let built = contract(built, world);
-    assert!(built.contains("export testio:sync/engine@0.1.0 {"), "{built}");
+    assert!(built.contains("export testio:sync/engine@0.2.0 {"), "{built}");
+    assert!(built.contains("export testio:sync/policy@0.2.0 {"), "{built}");
     let only_in = |a: &str, b: &str| -> Vec<String> {
         a.lines().filter(|line| !b.lines().any(|other| other == *line)).map(str::to_string).collect()
     };

@@ -6,20 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use testio_sim::SimConfig;
-use testio_sync::bindings::types::{Options, Phase, Scope, Trigger};
-use testio_sync::capabilities::TracingObserver;
-use testio_sync::runtime::{EngineRuntime, SyncCall};
+use testio_sync::model::{Options, Scope, SyncRequest, Trigger};
+use testio_sync::observe::TracingObserver;
+use testio_sync::runtime::EngineRuntime;
 use testio_sync::service::{Settings, SyncService};
 
 use crate::support::{Account, count};
 
-fn call(product_ids: Option<Vec<u64>>, force: bool) -> SyncCall {
-    SyncCall {
-        phases: vec![Phase::Products, Phase::Features, Phase::NewTests],
-        scope: Scope { product_ids, since: None, entity_types: None },
-        options: Options { force_refresh: force, incremental_only: false, nuke: false },
-        trigger: Trigger::Mcp,
-    }
+fn call(product_ids: Option<Vec<u64>>, force: bool) -> SyncRequest {
+    let scope = Scope { product_ids, ..Scope::default() };
+    SyncRequest::default_phases(scope, Options { force_refresh: force, ..Options::default() }, Trigger::Mcp)
 }
 
 /// A current-thread runtime: if any caller blocked it, the ticker would starve.
@@ -58,7 +54,7 @@ async fn twenty_concurrent_requests_share_syncs_and_never_block_the_runtime() {
 
     // 18 plain requests (some for one product, which a full sync covers) and 2 forced ones,
     // which no plain sync covers: they share one sync of their own, after the first.
-    let requests: Vec<SyncCall> = (0..20)
+    let requests: Vec<SyncRequest> = (0..20)
         .map(|i| match i {
             5 | 15 => call(None, true),
             i if i % 2 == 0 => call(Some(vec![1 + i % 3]), false),

@@ -193,7 +193,10 @@ async fn a_record_left_by_a_dead_process_is_reclaimed_with_a_warning() {
     write_record(&lock_file(&account), dead_pid, SystemTime::now() - Duration::from_secs(600));
 
     let run = account.sync(&["--no-wait", "--json"]).await.expect(0);
-    let warning = format!("reclaimed the sync lock left behind by PID {dead_pid} (testio-sync sync, started");
+    let warning = format!(
+        "reclaimed the sync lock left behind by PID {dead_pid} on {} (testio-sync sync, from the command line, started",
+        host_name()
+    );
     assert!(run.stderr.contains(&warning), "{}", run.stderr);
     assert!(run.json()["warnings"][0].as_str().unwrap().ends_with("which is no longer running"));
 }
@@ -246,7 +249,9 @@ async fn no_wait_fails_at_once_while_the_lock_is_held() {
     write_record(&path, holder.id().unwrap(), SystemTime::now());
     let run = account.sync(&["--no-wait"]).await.expect(3);
     assert!(holder.try_wait().unwrap().is_none(), "it did not wait for the holder");
-    assert!(run.stderr.contains(&format!("PID {} (testio-sync sync, started", holder.id().unwrap())), "{}", run.stderr);
+    let named =
+        format!("PID {} on {} (testio-sync sync, from the command line, started", holder.id().unwrap(), host_name());
+    assert!(run.stderr.contains(&named), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]

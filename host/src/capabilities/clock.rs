@@ -1,8 +1,8 @@
 //! `testio:sync/clock`.
 
 use super::HostState;
-use crate::runtime::bindings::clock::Host;
-use crate::runtime::bindings::types::Timestamp;
+use crate::capabilities::bindings::clock::Host;
+use crate::capabilities::bindings::types::Timestamp;
 
 impl Host for HostState {
     fn now(&mut self) -> wasmtime::Result<Timestamp> {

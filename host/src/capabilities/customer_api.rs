@@ -8,7 +8,7 @@ use wasmtime::component::{Resource, ResourceTable};
 
 use super::HostState;
 use crate::api::{self, ApiError, ApiTime, BugRecord, Failure, FeatureRecord, Payload, ProductRecord, TestRecord};
-use crate::runtime::bindings::customer_api::{
+use crate::capabilities::bindings::customer_api::{
     self as wit, BugList, FeatureList, FeaturesRequest, Host, HostPayload, ProductList, TestsPage, TestsPageRequest,
 };
 
@@ -48,7 +48,8 @@ impl Listed for TestRecord {
         api::parse_tests(body)
     }
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<TestsPage> {
-        let tests = records.iter().map(|t| wit::TestSummary { id: t.fields.id, end_at: t.end_at.clone().into() }).collect();
+        let tests =
+            records.iter().map(|t| wit::TestSummary { id: t.fields.id, end_at: t.end_at.clone().into() }).collect();
         Ok(TestsPage { tests, body: table.push(Payload::Tests(Arc::new(records)))? })
     }
 }

@@ -2,9 +2,9 @@
 //! log goes to the `sync_events` table.
 
 use super::HostState;
+use crate::capabilities::bindings::events::{self as wit, Host};
+use crate::capabilities::bindings::types::{self as wit_types, Trigger};
 use crate::model::{Level, Phase, Progress, SyncError, SyncResult};
-use crate::runtime::bindings::events::{self as wit, Host};
-use crate::runtime::bindings::types::{self as wit_types, Trigger};
 
 impl Host for HostState {
     fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {

@@ -2,11 +2,13 @@
 //! for [`HostState`], the per-sync state a wasmtime store carries. Each module converts
 //! its interface's WIT types to the host's own at this edge; nothing past it sees them.
 
+pub mod bindings;
 mod clock;
 mod customer_api;
 mod events;
 mod store;
 mod sync_lock;
+mod types;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -18,7 +20,6 @@ use crate::api::ApiClient;
 use crate::db::writer::StoreWriter;
 use crate::lock::SyncLock;
 use crate::observe::Observer;
-use crate::runtime::bindings::types::Host as TypesHost;
 
 /// Field order matters on drop: the store writer finishes its queue (including the
 /// closing of an unfinished sync's row) before the lock is released.
@@ -80,5 +81,3 @@ impl Drop for HostState {
         self.close_open_run("interrupted", reason);
     }
 }
-
-impl TypesHost for HostState {}

@@ -8,13 +8,13 @@ use wasmtime::component::Resource;
 
 use super::HostState;
 use crate::api::{BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord};
+use crate::capabilities::bindings::store::{self as wit, FeaturePlacement, Host};
+use crate::capabilities::bindings::types::Timestamp;
 use crate::db::bugs::BugCandidate;
 use crate::db::columns::column_millis;
 use crate::db::coverage::TestsCoverage;
 use crate::db::problems::{Neighbour, ProblemReport, ProblemRow};
 use crate::db::writes::{Placement, select};
-use crate::runtime::bindings::store::{self as wit, FeaturePlacement, Host};
-use crate::runtime::bindings::types::Timestamp;
 
 type Done = wasmtime::Result<Result<(), String>>;
 
@@ -77,7 +77,8 @@ impl Host for HostState {
         &mut self,
         product_ids: Vec<u64>,
     ) -> wasmtime::Result<Result<Vec<wit::TestsCoverage>, String>> {
-        let read = move |db: &mut crate::db::Store| db.tests_coverage(&product_ids).map_err(|e| db_error("coverage", e));
+        let read =
+            move |db: &mut crate::db::Store| db.tests_coverage(&product_ids).map_err(|e| db_error("coverage", e));
         let coverage = self.db.read(read).await;
         Ok(coverage.map(|list| list.into_iter().map(Into::into).collect()))
     }

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use super::HostState;
+use crate::capabilities::bindings::sync_lock::{self as wit, Host};
+use crate::capabilities::bindings::types::Trigger;
 use crate::lock::{AcquireError, Holder, HolderRecord, LockFacts, ProcessState};
-use crate::runtime::bindings::sync_lock::{self as wit, Host};
-use crate::runtime::bindings::types::Trigger;
 
 impl Host for HostState {
     async fn acquire(

@@ -18,7 +18,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     std::fs::write(&args.out, ENGINE_WASM)
         .with_context(|| format!("could not write the engine component to {}", args.out.display()))?;
     eprintln!(
-        "Wrote the engine component (world testio:sync/sync-engine@0.1.0, {} bytes) to {}",
+        "Wrote the engine component (world testio:sync/sync-engine@0.2.0, {} bytes) to {}",
         ENGINE_WASM.len(),
         args.out.display()
     );

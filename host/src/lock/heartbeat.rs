@@ -35,7 +35,8 @@ mod tests {
         let file = super::super::file::open(&path).unwrap();
         file.set_modified(SystemTime::now() - Duration::from_secs(7200)).unwrap();
         let beat = start(path.clone(), Duration::from_millis(20));
-        let fresh = || std::fs::metadata(&path).unwrap().modified().unwrap() > SystemTime::now() - Duration::from_secs(60);
+        let fresh =
+            || std::fs::metadata(&path).unwrap().modified().unwrap() > SystemTime::now() - Duration::from_secs(60);
         // The first tick fires at once; wait for its write, not for a fixed time.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !fresh() {

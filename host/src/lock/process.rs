@@ -21,8 +21,7 @@ pub enum ProcessState {
     Unknown,
 }
 
-pub static HOST_NAME: LazyLock<String> =
-    LazyLock::new(|| System::host_name().unwrap_or_else(|_| "unknown".into()));
+pub static HOST_NAME: LazyLock<String> = LazyLock::new(|| System::host_name().unwrap_or_else(|_| "unknown".into()));
 
 /// This process's start time (ms) as the kernel reports it, so a later reader can compare.
 pub static PROCESS_STARTED_AT: LazyLock<i64> = LazyLock::new(|| {

@@ -154,7 +154,10 @@ mod tests {
         let file = super::super::file::open(&path).unwrap();
         write(&file, Trigger::Mcp).unwrap();
         let HolderRecord::Written(holder) = read(&file) else { panic!("no record") };
-        assert_eq!((holder.pid, holder.trigger, holder.host_name), (std::process::id(), Trigger::Mcp, HOST_NAME.clone()));
+        assert_eq!(
+            (holder.pid, holder.trigger, holder.host_name),
+            (std::process::id(), Trigger::Mcp, HOST_NAME.clone())
+        );
         clear(&file).unwrap();
         assert_eq!(read(&file), HolderRecord::Empty);
     }

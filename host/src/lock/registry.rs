@@ -35,7 +35,8 @@ pub fn hold_or_take(path: &Path, beat_every: Duration) -> Result<(Arc<ProcessHol
         return Err(AcquireError::Held(read_facts(&file)));
     }
     let previous = read_facts(&file);
-    let hold = Arc::new(ProcessHold { file, turn: Arc::default(), heartbeat: heartbeat::start(key.clone(), beat_every) });
+    let hold =
+        Arc::new(ProcessHold { file, turn: Arc::default(), heartbeat: heartbeat::start(key.clone(), beat_every) });
     holds.insert(key, Arc::downgrade(&hold));
     Ok((hold, Some(previous)))
 }

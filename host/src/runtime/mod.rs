@@ -3,8 +3,6 @@
 //! With `RUST_LOG=testio_sync::runtime=debug` it also reports the CPU time of each sync.
 //! It speaks the host's `model` to its callers and converts at the call (see `convert`).
 
-pub mod bindings;
-mod convert;
 mod policy;
 
 pub use policy::LockStatus;
@@ -18,8 +16,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{CallHook, Config, Engine, Store, StoreLimits, UpdateDeadline};
 
 use crate::capabilities::HostState;
+use crate::capabilities::bindings::{SyncEngine, SyncEnginePre};
 use crate::model::{SyncError, SyncRequest, SyncResult};
-use bindings::{SyncEngine, SyncEnginePre};
 
 /// The engine component, built from `guest/` by `build.rs`.
 pub const ENGINE_WASM: &[u8] = include_bytes!(env!("TESTIO_SYNC_ENGINE_WASM"));

@@ -9,7 +9,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use super::EngineRuntime;
-use super::bindings::SyncEnginePre;
+use crate::capabilities::bindings::{SyncEngine, SyncEnginePre};
 use crate::lock::{self, HolderRecord, LockFacts, ProcessState};
 use crate::model::{SyncRequest, Timestamp};
 
@@ -58,7 +58,7 @@ impl EngineRuntime {
 
     fn ask<T>(
         &self,
-        call: impl FnOnce(&super::bindings::SyncEngine, &mut Store<StoreLimits>) -> wasmtime::Result<T>,
+        call: impl FnOnce(&SyncEngine, &mut Store<StoreLimits>) -> wasmtime::Result<T>,
     ) -> anyhow::Result<T> {
         let mut store = Store::new(&self.engine, StoreLimitsBuilder::new().memory_size(MAX_MEMORY).build());
         store.limiter(|limits| limits);

@@ -12,7 +12,8 @@ const NAME = 'engine';
 
 /**
  * Transpiles the component at `wasmPath` into `outDir` and returns a function that makes
- * a fresh engine instance from an import object.
+ * a fresh engine instance from an import object: its exports `engine` (execute-sync) and
+ * `policy` (covers, describe-lock).
  *
  * `instantiation: 'sync'` hands us an `instantiate` that takes the imports at run time and
  * compiles the core modules synchronously, so every import stays a plain synchronous
@@ -27,5 +28,8 @@ export async function loadEngine(wasmPath, outDir) {
   }
   const { instantiate } = await import(pathToFileURL(join(outDir, `${NAME}.js`)).href);
   const compile = (file) => new WebAssembly.Module(readFileSync(join(outDir, file)));
-  return (imports) => instantiate(compile, imports).engine;
+  return (imports) => {
+    const { engine, policy } = instantiate(compile, imports);
+    return { engine, policy };
+  };
 }

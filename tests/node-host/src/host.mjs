@@ -1,4 +1,4 @@
-// The capabilities of the world testio:sync/sync-engine@0.1.0, wired into the import object
+// The capabilities of the world testio:sync/sync-engine@0.2.0, wired into the import object
 // jco's `instantiate` expects, keyed by versioned interface name.
 
 import { clock } from './clock.mjs';
@@ -8,7 +8,7 @@ import { memoryStore } from './store.mjs';
 import { syncLock } from './sync-lock.mjs';
 
 const PACKAGE = 'testio:sync';
-const VERSION = '0.1.0';
+const VERSION = '0.2.0';
 
 /** A host for syncs of one account into one in-memory store; `imports` serves every sync. */
 export function nodeHost({ baseUrl, token, maxInFlight }) {
@@ -23,7 +23,7 @@ export function nodeHost({ baseUrl, token, maxInFlight }) {
     'customer-api': customerApi({ baseUrl, token, maxInFlight }),
     store: store.imports,
   };
-  return { imports: importObject(capabilities), store: store.tables, events: log };
+  return { imports: importObject(capabilities), store: store.tables, events: log, lock };
 }
 
 /**

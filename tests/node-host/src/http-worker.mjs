@@ -20,29 +20,30 @@ const BACKOFF_CAP_MS = 4_000;
 const RETRY_AFTER_DEFAULT_MS = 1_000;
 const RETRY_AFTER_CAP_MS = 60_000;
 
-runAsWorker(async ({ baseUrl, token, maxInFlight }, endpoints, notRetried = []) => {
+runAsWorker(async ({ baseUrl, token, maxInFlight }, endpoints, handled = []) => {
   const answers = new Array(endpoints.length);
+  const handledStatuses = new Set(handled);
   let next = 0;
   // `maxInFlight` lanes, each taking the next endpoint until none is left.
   const lane = async () => {
     while (next < endpoints.length) {
       const index = next++;
-      answers[index] = await getWithRetries(baseUrl, token, endpoints[index], new Set(notRetried));
+      answers[index] = await getWithRetries(baseUrl, token, endpoints[index], handledStatuses);
     }
   };
   await Promise.all(Array.from({ length: Math.min(maxInFlight, endpoints.length) }, lane));
   return answers;
 });
 
-/** `notRetried`: transient statuses this caller wants back at once (524 for bugs). */
-async function getWithRetries(baseUrl, token, endpoint, notRetried) {
+/** A status in `handled` comes back at its first answer, whatever the rules say of it: the engine has its own answer. */
+async function getWithRetries(baseUrl, token, endpoint, handled) {
   let retriesLeft = RETRIES;
   let rateLimits = 0;
   for (let attempts = 1; ; attempts++) {
     const answer = await get(baseUrl, token, endpoint);
+    if (handled.has(answer.status)) return { ...answer, attempts };
     const rateLimited = answer.status === 429;
-    const transient =
-      answer.network !== undefined || (TRANSIENT_STATUSES.has(answer.status) && !notRetried.has(answer.status));
+    const transient = answer.network !== undefined || TRANSIENT_STATUSES.has(answer.status);
     if (!(rateLimited || transient)) return { ...answer, attempts };
     if (rateLimited && rateLimits++ < FREE_RATE_LIMITS) {
       await sleep(answer.retryAfterMs);

@@ -1,6 +1,7 @@
 // testio:sync/store in memory: one Map per table, keyed by id. Writes are synchronous and
 // all-or-nothing (every id is checked before anything is written), so `flush` has nothing
-// to wait for. Errors are thrown as one-line messages, which jco hands the engine as `err`.
+// to wait for, and they return nothing: the engine counts what it asked to have written.
+// Errors are thrown as one-line messages, which jco hands the engine as `err`.
 
 import { ComponentFailure } from './failure.mjs';
 import { parseInstant } from './instant.mjs';
@@ -25,7 +26,6 @@ export function memoryStore({ clock }) {
 
   function put(table, rows) {
     for (const row of rows) table.set(row.id, row);
-    return rows.length;
   }
 
   return {
@@ -33,7 +33,7 @@ export function memoryStore({ clock }) {
     imports: {
       writeProducts(payload, ids) {
         const chosen = select(payload, 'products', ids, 'write-products');
-        return put(tables.products, chosen.map(({ id, json }) => ({ id, data: json })));
+        put(tables.products, chosen.map(({ id, json }) => ({ id, data: json })));
       },
       writeFeatures(productId, lists, placements) {
         const byId = new Map();
@@ -46,7 +46,7 @@ export function memoryStore({ clock }) {
           if (!record) throw new ComponentFailure(`write-features: feature ${id} is not in the feature lists given`);
           return { id, productId, sectionIds: [...sectionIds], data: record.json };
         });
-        return put(tables.features, rows);
+        put(tables.features, rows);
       },
       knownTests(ids) {
         return BigUint64Array.from(Array.from(ids).filter((id) => tables.tests.has(id)));
@@ -62,7 +62,7 @@ export function memoryStore({ clock }) {
           bugsSyncedAt: tables.tests.get(id)?.bugsSyncedAt,
           data: json,
         }));
-        return put(tables.tests, rows);
+        put(tables.tests, rows);
       },
       testsCoverageOf(productIds) {
         return Array.from(productIds, (id) => tables.coverage.get(id) ?? { tag: 'none' });
@@ -75,17 +75,15 @@ export function memoryStore({ clock }) {
         // A Map iterates in insertion order, which is oldest record first.
         return [...tables.problemRanges.values()].filter((r) => wanted.size === 0 || wanted.has(r.report.productId));
       },
-      recordProblemRange(report) {
-        const now = clock.now();
-        const same = [...tables.problemRanges.values()].find(
-          (r) => r.report.productId === report.productId && sameNeighbours(r.report, report),
-        );
-        if (same) {
-          Object.assign(same, { report, attempts: same.attempts + 1, lastSeen: now });
-        } else {
-          const id = ++lastRangeId;
-          tables.problemRanges.set(id, { id, report, attempts: 1, firstSeen: now, lastSeen: now });
-        }
+      // Which stored range a failing run is, and how often it failed, is the engine's call.
+      addProblemRange(report, seenAt) {
+        const id = ++lastRangeId;
+        tables.problemRanges.set(id, { id, report, attempts: 1, firstSeen: seenAt, lastSeen: seenAt });
+      },
+      updateProblemRange(id, report, attempts, seenAt) {
+        // An unknown id is no error, as the WIT says: there is simply nothing to update.
+        const range = tables.problemRanges.get(id);
+        if (range) Object.assign(range, { report, attempts, lastSeen: seenAt });
       },
       clearProblemRange(id) {
         tables.problemRanges.delete(id);
@@ -110,16 +108,11 @@ export function memoryStore({ clock }) {
           .filter((bug) => tables.tests.has(bug.testId));
         const now = clock.now();
         for (const id of held) tables.tests.get(id).bugsSyncedAt = now;
-        return put(tables.bugs, rows);
+        put(tables.bugs, rows);
       },
       flush() {},
     },
   };
-}
-
-/** Ranges are recognised by the tests around them: same ids, and a missing one matches a missing one. */
-function sameNeighbours(a, b) {
-  return a.before?.id === b.before?.id && a.after?.id === b.after?.id;
 }
 
 /** Newest first, then the ones without a time. */

@@ -3,6 +3,10 @@
 // syncs of it never overlap: the lock can never be held by someone else. It still keeps
 // a holder record the way a lock file would, so `acquire` reports what the previous sync
 // left behind (`empty` after a clean release).
+//
+// The heartbeat period the engine asks for is recorded but needs no timer: a heartbeat
+// proves to other processes that the holder is alive, and no other process can read this
+// lock. (It could not run anyway: the engine holds the thread for the whole sync.)
 
 import { hostname } from 'node:os';
 
@@ -13,6 +17,7 @@ export function syncLock({ clock, command = 'node tests/node-host' }) {
   let record = { tag: 'empty' };
   let heartbeat = clock.now();
   let held = false;
+  let period = null;
 
   const facts = () => ({
     holder: record,
@@ -22,8 +27,12 @@ export function syncLock({ clock, command = 'node tests/node-host' }) {
   });
 
   return {
+    /** The period the engine asked for at the last `acquire`; null before any. */
+    get heartbeatSeconds() {
+      return period;
+    },
     imports: {
-      acquire(trigger) {
+      acquire(trigger, heartbeatSeconds) {
         if (held) {
           // Only an engine that forgot to release gets here; say so rather than deadlock.
           throw new ComponentFailure({ tag: 'unavailable', val: 'acquire was called twice without release' });
@@ -33,6 +42,7 @@ export function syncLock({ clock, command = 'node tests/node-host' }) {
         const holder = { pid: process.pid, processStartedAt, hostName: hostname(), acquiredAt: now, trigger, command };
         record = { tag: 'written', val: holder };
         heartbeat = now;
+        period = heartbeatSeconds;
         held = true;
         return previous;
       },

@@ -14,6 +14,8 @@ import { nativeSync, startSimulator, writeComponent } from './support.mjs';
 const ACCOUNT = { products: 3, features: 5, tests: 60 };
 const PHASES = ['products', 'features', 'new-tests', 'bugs'];
 const OPTIONS = { forceRefresh: false, incrementalOnly: false, nuke: false };
+/** Every phase, bugs included, for the whole account: what the native host's `--refresh-bugs` does. */
+const REQUEST = { phases: PHASES, scope: {}, options: OPTIONS };
 
 /** The parts of a SyncResult that must not depend on the host; duration does. */
 function counts(result) {
@@ -46,7 +48,7 @@ function nativeCounts(json) {
 /** Syncs `sim` with the native binary and then with `host`; both results. */
 async function syncBoth(sim, dir, host, newEngine) {
   const native = await nativeSync(sim, join(dir, `native-${Date.now()}.db`));
-  return { native, node: newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli') };
+  return { native, node: newEngine(host.imports).engine.executeSync(REQUEST, 'cli') };
 }
 
 describe('the engine component in a Node.js host', () => {
@@ -80,7 +82,7 @@ describe('the engine component in a Node.js host', () => {
     const coverage = [...host.store.coverage.values()].map((c) => c.tag);
     assert.deepEqual(coverage, Array(ACCOUNT.products).fill('all'), 'every walk reached the oldest test');
 
-    const second = newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli');
+    const second = newEngine(host.imports).engine.executeSync(REQUEST, 'cli');
     assert.equal(second.testsDiscovered, 0);
     assert.deepEqual(second.errors, []);
     assert.equal(host.store.tests.size, ACCOUNT.products * ACCOUNT.tests);
@@ -90,16 +92,25 @@ describe('the engine component in a Node.js host', () => {
     assert.equal(log[1].outcome.val.testsDiscovered, 0);
     const phasesReported = new Set(host.events.progress.map((update) => update.phase));
     assert.deepEqual([...phasesReported], PHASES);
+    assert.ok(host.lock.heartbeatSeconds > 0, 'the engine chose a heartbeat period');
   });
 
   test('a rejected token stops the sync with `unauthorized` before anything is stored', () => {
     const host = nodeHost({ baseUrl: sim.baseUrl, token: 'not-the-token' });
     assert.throws(
-      () => newEngine(host.imports).executeSync(PHASES, {}, OPTIONS, 'cli'),
+      () => newEngine(host.imports).engine.executeSync(REQUEST, 'cli'),
       (error) => error.payload?.tag === 'unauthorized' && !error.payload.val.includes('not-the-token'),
     );
     assert.equal(host.store.products.size, 0);
     assert.equal(host.events.syncLog[0].outcome.tag, 'err');
+  });
+
+  test('the policy export answers `covers` in this host too', () => {
+    const { policy } = newEngine(nodeHost({ baseUrl: sim.baseUrl, token: sim.token }).imports);
+    const defaults = { phases: [], scope: {}, options: OPTIONS };
+    assert.equal(policy.covers(defaults, defaults), true, 'a request covers itself');
+    // An empty phase list means the default phases, which a bugs-only sync does not run.
+    assert.equal(policy.covers({ ...defaults, phases: ['bugs'] }, defaults), false);
   });
 
   test('through 429s and a broken page, it counts and reports what the native host does', async () => {
@@ -115,7 +126,8 @@ describe('the engine component in a Node.js host', () => {
       assert.equal(node.testsDiscovered, ACCOUNT.products * ACCOUNT.tests - 2);
       assert.equal(host.store.problemRanges.size, 1);
       const [range] = host.store.problemRanges.values();
-      assert.deepEqual([range.report.productId, range.report.firstOffset, range.report.lastOffset], [2n, 37, 38]);
+      const { report, attempts } = range;
+      assert.deepEqual([report.productId, report.firstOffset, report.lastOffset, attempts], [2n, 37, 38, 1]);
     } finally {
       faulty.stop();
     }

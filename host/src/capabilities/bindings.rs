@@ -1,6 +1,6 @@
-//! Host-side bindings for the `sync-engine` world in `wit/`. Only `runtime` and
-//! `capabilities` use them: they convert to and from the host's own types (`model`, and
-//! the types of `api`, `db` and `lock`) at that edge.
+//! Host-side bindings for the `sync-engine` world in `wit/`. Only `capabilities` and the
+//! wasmtime embedding (`runtime`) use them: they convert to and from the host's own types
+//! (`model`, and the types of `api`, `db` and `lock`) at that edge.
 
 wasmtime::component::bindgen!({
     world: "sync-engine",

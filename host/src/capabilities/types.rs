@@ -1,6 +1,7 @@
-//! The shared vocabulary (`types.wit`) to and from the host's `model`. The types of each
-//! capability's own interface are converted in that capability's module.
+//! `testio:sync/types`: nothing to supply, only the shared vocabulary to convert to and
+//! from the host's `model`. Each other interface's own types are converted in its module.
 
+use super::HostState;
 use super::bindings::types as wit;
 use crate::model::{EntityKind, Options, Phase, Scope, SyncError, SyncRequest, SyncResult, Trigger};
 
@@ -115,3 +116,5 @@ impl From<wit::SyncError> for SyncError {
         }
     }
 }
+
+impl wit::Host for HostState {}
