@@ -176,8 +176,8 @@ async fn a_lock_held_by_another_process_is_a_tool_error_that_names_the_holder() 
     let Some(python) = mcp_python() else { return };
     let account = Account::start(1, 1, 5).await;
     let path = account.dir.path().join("sync.lock");
-    let holder = crate::lock::hold_with_flock(&path, 60).await;
-    let pid = holder.id().unwrap();
+    let holder = crate::lock::hold_with_flock(&path).await;
+    let pid = holder.pid();
     crate::lock::write_record(&path, pid, std::time::SystemTime::now());
     let env = [("TESTIO_REFRESH_INTERVAL_SECONDS", "0"), ("TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", "0")];
     let report = run_client(&python, "busy", &account, &env).await;
