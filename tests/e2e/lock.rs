@@ -9,9 +9,10 @@ use std::time::{Duration, SystemTime};
 use chrono::{NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 use testio_sim::SimConfig;
-use tokio::process::Child;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr};
 
-use crate::support::{Account, command, count, sync_log};
+use crate::support::{Account, command, count, eventually, sync_log};
 
 fn lock_file(account: &Account) -> PathBuf {
     account.dir.path().join("sync.lock")
@@ -43,27 +44,46 @@ fn age_heartbeat(path: &Path, by: Duration) {
     file.set_modified(SystemTime::now() - by).unwrap();
 }
 
-/// A real process holding the kernel lock until it is killed or `seconds` pass.
-pub async fn hold_with_flock(path: &Path, seconds: u32) -> Child {
+/// A real process holding the kernel lock until the test releases it (or drops it, which kills it).
+pub struct Holder(Child);
+
+/// Takes the lock with `flock -o PATH cat`: `cat` runs until its stdin closes, so the hold
+/// lasts exactly as long as the test wants, however slowly the machine runs.
+pub async fn hold_with_flock(path: &Path) -> Holder {
     if !path.exists() {
         std::fs::write(path, "").unwrap();
     }
-    // -o: the lock stays with flock itself, so killing flock frees it.
+    // -o: the lock stays with flock itself, which exits (freeing it) once cat has.
     let holder = tokio::process::Command::new("flock")
         .arg("-o")
         .arg(path)
-        .args(["sleep", &seconds.to_string()])
-        .stdin(Stdio::null())
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("flock(1) runs");
-    for _ in 0..500 {
-        if testio_sync::lock::inspect(path).unwrap().is_some_and(|l| l.held) {
-            return holder;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let held = || testio_sync::lock::inspect(path).unwrap().is_some_and(|l| l.held);
+    eventually("flock holds the lock", || held().then_some(())).await;
+    Holder(holder)
+}
+
+impl Holder {
+    pub fn pid(&self) -> u32 {
+        self.0.id().expect("the holder runs until released")
     }
-    panic!("flock never took the lock");
+
+    /// Whether the holder still runs, i.e. still holds the lock.
+    pub fn is_holding(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+
+    /// Closes cat's stdin and waits until flock has exited, so the lock is free on return.
+    pub async fn release(mut self) {
+        drop(self.0.stdin.take());
+        let status = self.0.wait().await.unwrap();
+        assert!(status.success(), "flock ended with {status}");
+    }
 }
 
 fn spawn_sync(account: &Account, args: &[&str]) -> Child {
@@ -85,14 +105,8 @@ async fn wait_for_running_sync(db: &Path) {
     let running = |db: &Path| -> rusqlite::Result<i64> {
         Connection::open(db)?.query_row("SELECT COUNT(*) FROM sync_events WHERE status = 'running'", [], |r| r.get(0))
     };
-    for _ in 0..1000 {
-        // The table appears with the database's first migration.
-        if db.exists() && running(db).unwrap_or(0) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no sync started");
+    // The table appears with the database's first migration.
+    eventually("a sync has started", || (db.exists() && running(db).unwrap_or(0) > 0).then_some(())).await;
 }
 
 fn slow_account() -> SimConfig {
@@ -215,14 +229,14 @@ async fn a_record_naming_a_reused_pid_is_reclaimed() {
 async fn a_live_holder_with_a_two_hour_old_heartbeat_is_not_broken() {
     let account = Account::start(1, 1, 5).await;
     let path = lock_file(&account);
-    let mut holder = hold_with_flock(&path, 60).await;
-    write_record(&path, holder.id().unwrap(), SystemTime::now());
+    let mut holder = hold_with_flock(&path).await;
+    write_record(&path, holder.pid(), SystemTime::now());
     age_heartbeat(&path, Duration::from_secs(7200));
 
     let run = account.sync(&["--lock-timeout", "30"]).await.expect(3);
     assert!(run.stderr.contains("looks hung"), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("kill {}", holder.id().unwrap())), "{}", run.stderr);
-    assert!(holder.try_wait().unwrap().is_none(), "the holder still runs");
+    assert!(run.stderr.contains(&format!("kill {}", holder.pid())), "{}", run.stderr);
+    assert!(holder.is_holding(), "the holder still runs");
     assert!(testio_sync::lock::inspect(&path).unwrap().unwrap().held, "the lock is still held");
     assert!(!account.db().exists(), "a refused sync writes nothing");
 }
@@ -232,11 +246,11 @@ async fn garbage_in_the_lock_file_is_reclaimed_only_when_the_lock_is_free() {
     let account = Account::start(1, 1, 5).await;
     let path = lock_file(&account);
     std::fs::write(&path, "PID: 4242\nSTARTED: yesterday\n").unwrap();
-    let mut holder = hold_with_flock(&path, 60).await;
+    let holder = hold_with_flock(&path).await;
     let refused = account.sync(&["--no-wait"]).await.expect(3);
     assert!(refused.stderr.contains("a process whose record is unreadable (\"PID: 4242"), "{}", refused.stderr);
 
-    holder.kill().await.unwrap();
+    holder.release().await;
     let run = account.sync(&["--no-wait"]).await.expect(0);
     assert!(run.stderr.contains("no readable record (\"PID: 4242"), "{}", run.stderr);
 }
@@ -245,12 +259,11 @@ async fn garbage_in_the_lock_file_is_reclaimed_only_when_the_lock_is_free() {
 async fn no_wait_fails_at_once_while_the_lock_is_held() {
     let account = Account::start(1, 1, 5).await;
     let path = lock_file(&account);
-    let mut holder = hold_with_flock(&path, 60).await;
-    write_record(&path, holder.id().unwrap(), SystemTime::now());
+    let mut holder = hold_with_flock(&path).await;
+    write_record(&path, holder.pid(), SystemTime::now());
     let run = account.sync(&["--no-wait"]).await.expect(3);
-    assert!(holder.try_wait().unwrap().is_none(), "it did not wait for the holder");
-    let named =
-        format!("PID {} on {} (testio-sync sync, from the command line, started", holder.id().unwrap(), host_name());
+    assert!(holder.is_holding(), "it did not wait for the holder");
+    let named = format!("PID {} on {} (testio-sync sync, from the command line, started", holder.pid(), host_name());
     assert!(run.stderr.contains(&named), "{}", run.stderr);
 }
 
@@ -258,12 +271,31 @@ async fn no_wait_fails_at_once_while_the_lock_is_held() {
 async fn a_waiting_sync_runs_as_soon_as_the_holder_exits() {
     let account = Account::start(1, 1, 5).await;
     let path = lock_file(&account);
-    let mut holder = hold_with_flock(&path, 1).await;
-    write_record(&path, holder.id().unwrap(), SystemTime::now());
-    let run = account.sync(&[]).await.expect(0);
-    assert!(run.stderr.contains("Waiting for the sync lock held by PID"), "{}", run.stderr);
-    assert!(holder.try_wait().unwrap().is_some(), "it ran only after the holder exited");
+    let holder = hold_with_flock(&path).await;
+    write_record(&path, holder.pid(), SystemTime::now());
+    let mut sync = spawn_sync(&account, &[]);
+    let mut stderr = BufReader::new(sync.stderr.take().unwrap()).lines();
+    let mut log = read_until(&mut stderr, "Waiting for the sync lock held by PID").await;
+    holder.release().await;
+    while let Some(line) = stderr.next_line().await.unwrap() {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = sync.wait().await.unwrap();
+    assert_eq!(status.code(), Some(0), "it ran once the holder let go:\n{log}");
     assert_eq!(count(&account.db(), "SELECT COUNT(*) FROM tests"), 5);
+}
+
+/// Reads lines until one contains `text`; returns them all. Fails if the stream ends first.
+async fn read_until(lines: &mut Lines<BufReader<ChildStderr>>, text: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(text) {
+        let line = lines.next_line().await.unwrap();
+        let line = line.unwrap_or_else(|| panic!("stderr ended before {text:?}:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -279,9 +311,9 @@ async fn status_names_the_holder_and_history_lists_the_syncs() {
     assert_eq!(rows[0]["tests_updated"], 5, "newest first: the second sync saw the 5 tests again");
 
     let path = lock_file(&account);
-    let holder = hold_with_flock(&path, 60).await;
-    write_record(&path, holder.id().unwrap(), SystemTime::now());
+    let holder = hold_with_flock(&path).await;
+    write_record(&path, holder.pid(), SystemTime::now());
     let status = command(&["status", "--db", db.to_str().unwrap()]).output().await.unwrap();
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains(&format!("Sync lock: held by PID {}", holder.id().unwrap())), "{text}");
+    assert!(text.contains(&format!("Sync lock: held by PID {}", holder.pid())), "{text}");
 }

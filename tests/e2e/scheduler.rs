@@ -132,11 +132,11 @@ async fn a_daemon_with_the_scheduler_off_or_a_bad_since_refuses_to_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_held_by_another_process_is_a_skip_not_a_failure() {
     let account = Account::start(1, 1, 5).await;
-    let mut holder = crate::lock::hold_with_flock(&account.dir.path().join("sync.lock"), 60).await;
+    let holder = crate::lock::hold_with_flock(&account.dir.path().join("sync.lock")).await;
     let daemon =
         account.spawn("daemon", &[("TESTIO_REFRESH_INTERVAL_SECONDS", "1"), ("TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", "0")]);
     daemon.wait_for_log("Scheduled sync skipped: sync lock busy").await;
-    holder.kill().await.unwrap();
+    holder.release().await;
     closed_syncs(&account.db(), 1).await;
     let (code, stderr) = daemon.stop(libc::SIGTERM).await;
     assert_eq!(code, 0, "{stderr}");

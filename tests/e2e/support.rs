@@ -120,6 +120,8 @@ pub fn command(args: &[&str]) -> tokio::process::Command {
 pub struct Server {
     pub child: tokio::process::Child,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The task copying stderr into `stderr`; it ends at EOF, once the process is gone.
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl Account {
@@ -139,14 +141,14 @@ impl Account {
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
         let collected = stderr.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut text = collected.lock().unwrap();
                 text.push_str(&line);
                 text.push('\n');
             }
         });
-        Server { child, stderr }
+        Server { child, stderr, reader }
     }
 }
 
@@ -161,16 +163,21 @@ impl Server {
     }
 
     /// Sends `signal` and returns the exit code and the whole stderr.
-    pub async fn stop(mut self, signal: i32) -> (i32, String) {
+    pub async fn stop(self, signal: i32) -> (i32, String) {
+        let Server { mut child, stderr, reader } = self;
         // SAFETY: kill(2) on our own child's PID.
-        assert_eq!(unsafe { libc::kill(self.child.id().unwrap() as i32, signal) }, 0);
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+        assert_eq!(unsafe { libc::kill(child.id().unwrap() as i32, signal) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
             .await
             .expect("the process stops within a minute")
             .unwrap();
-        // The reader task drains the pipe once the process is gone.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        (status.code().unwrap_or(-1), self.stderr())
+        // Every line is in `stderr` once the reader has seen the pipe's end.
+        tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("stderr closes when the process is gone")
+            .expect("the stderr reader does not panic");
+        let stderr = stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), stderr)
     }
 }
 
