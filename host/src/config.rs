@@ -80,26 +80,3 @@ pub fn token_from_env() -> anyhow::Result<String> {
         _ => bail!("{} is not set; export your Customer API token in it", crate::api::TOKEN_VAR),
     }
 }
-
-/// The local customer id rows are stored under (`TESTIO_CUSTOMER_ID`, default 1).
-pub fn customer_id() -> anyhow::Result<i64> {
-    env_number("TESTIO_CUSTOMER_ID", 1, 1, i64::MAX)
-}
-
-/// How long one API request may take (`HTTP_TIMEOUT_SECONDS`, default 90).
-pub fn request_timeout() -> anyhow::Result<std::time::Duration> {
-    let default = crate::api::DEFAULT_REQUEST_TIMEOUT.as_secs();
-    env_number("HTTP_TIMEOUT_SECONDS", default, 1, 3600).map(std::time::Duration::from_secs)
-}
-
-/// A whole-number setting from the environment, within bounds.
-pub fn env_number<T>(name: &str, default: T, min: T, max: T) -> anyhow::Result<T>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let Ok(text) = std::env::var(name) else { return Ok(default) };
-    match text.trim().parse::<T>() {
-        Ok(value) if value >= min && value <= max => Ok(value),
-        _ => bail!("{name}={text:?} is not valid; use a whole number from {min} to {max}"),
-    }
-}

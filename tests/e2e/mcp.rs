@@ -194,7 +194,7 @@ async fn a_lock_held_by_another_process_is_a_tool_error_that_names_the_holder() 
     assert_eq!(sync["is_error"], true, "{sync}");
     assert_eq!(sync["structured"]["status"], "failed");
     let text = sync["text"].as_str().unwrap();
-    assert!(text.contains("sync lock busy") && text.contains(&format!("PID {pid} (testio-sync sync")), "{text}");
+    assert!(text.contains("sync lock busy") && text.contains(&format!("PID {pid} on ")), "{text}");
     let status = &report["status"]["structured"];
     assert!(status["lock_holder"].as_str().unwrap().starts_with(&format!("held by PID {pid} on")), "{status}");
     assert!(!account.db().exists(), "a refused sync writes nothing");

@@ -56,7 +56,8 @@ pub fn run(
     replay: &Replay,
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let customer_id = testio_sync::config::customer_id()?;
+    // The syncs it is compared with store customer 1 (TESTIO_CUSTOMER_ID is left unset).
+    let customer_id = 1;
     // The sync's own migrations create the schema, so both write into the same tables.
     drop(testio_sync::db::Store::open(db, customer_id)?);
     let (pages, queue) = mpsc::channel();

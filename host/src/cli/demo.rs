@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use testio_sim::Simulator;
 
+use super::shared::ApiLimits;
 use super::sim::Account;
 use super::{Exit, report};
 use crate::model::{Options, Scope, SyncRequest, Trigger};
@@ -22,6 +23,8 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     new_tests: u32,
     #[command(flatten)]
+    limits: ApiLimits,
+    #[command(flatten)]
     account: Account,
 }
 
@@ -35,8 +38,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         token: sim.token().to_string(),
         db_path: args.db.clone(),
         customer_id: 1,
-        max_in_flight: crate::config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
-        request_timeout: crate::config::request_timeout()?,
+        max_in_flight: args.limits.max_in_flight(),
+        request_timeout: args.limits.request_timeout(),
         lock_timeout: crate::lock::DEFAULT_TIMEOUT,
     };
     let call = SyncRequest::default_phases(Scope::default(), Options::default(), Trigger::Cli);

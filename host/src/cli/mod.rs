@@ -9,6 +9,7 @@ mod mcp;
 mod nuke;
 mod problems;
 mod report;
+mod shared;
 #[cfg(feature = "simulator")]
 mod sim;
 mod status;
@@ -16,7 +17,8 @@ mod sync;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub const EXIT_HELP: &str = "Exit codes: 0 success; 1 failure (nothing or not everything could run: bad input, \
 rejected token, database or engine error); 2 partial failure (the sync ran, but some products or phases failed; \
@@ -80,10 +82,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // Keep clap's message (and its list of valid values), not the usage hint after it.
-            let rendered = e.to_string();
-            let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).collect();
-            eprintln!("{}", message.join("\n"));
+            eprintln!("{}", usage_error(&e));
             return Exit::Failure.into();
         }
     };
@@ -117,4 +116,33 @@ pub fn main() -> ExitCode {
             Exit::Failure.into()
         }
     }
+}
+
+/// clap's message (and its list of valid values), not the usage hint after it; for a bad
+/// value that came from an environment variable, the variable rather than the flag.
+fn usage_error(e: &clap::Error) -> String {
+    let rendered = e.to_string();
+    let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).collect();
+    let message = message.join("\n");
+    blame_the_variable(e, &message).unwrap_or(message)
+}
+
+/// `error: MAX_CONCURRENT_API_REQUESTS="0" is not valid; use a whole number from 1 to 50 (it sets --max-requests)`,
+/// when the flag is not on the command line but its variable is set.
+fn blame_the_variable(e: &clap::Error, message: &str) -> Option<String> {
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else { return None };
+    let flag = arg.split_whitespace().next()?;
+    let long = flag.strip_prefix("--")?;
+    let given = std::env::args().skip(1).any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let command = Cli::command();
+    let var = command
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())?
+        .to_string_lossy()
+        .into_owned();
+    let value = std::env::var(&var).ok().filter(|_| !given)?;
+    let reason = message.split_once("': ").map_or(message, |(_, reason)| reason);
+    Some(format!("error: {var}={value:?} is not valid; {reason} (it sets {flag})"))
 }

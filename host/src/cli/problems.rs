@@ -1,33 +1,21 @@
 //! `testio-sync problems`: the recorded problem ranges, offsets of tests that fail with
 //! HTTP 500 even one per page.
 
-use std::path::PathBuf;
-
-use anyhow::bail;
-
 use super::Exit;
-use crate::config;
-use crate::db::Store;
+use super::status::Database;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
-    db: Option<PathBuf>,
+    #[command(flatten)]
+    database: Database,
     /// Print the ranges as a JSON array on stdout
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let path = match args.db {
-        Some(path) => path,
-        None => config::default_db_path()?,
-    };
-    if !path.is_file() {
-        bail!("there is no database at {}; run `testio-sync sync` first", path.display());
-    }
-    let rows = Store::open_existing(&path, config::customer_id()?)?.problem_ranges(&[])?;
+    let (_, store) = args.database.open()?;
+    let rows = store.problem_ranges(&[])?;
     if args.json {
         println!("{}", serde_json::to_string(&rows)?);
         return Ok(Exit::Success);

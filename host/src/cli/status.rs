@@ -6,6 +6,7 @@ use anyhow::bail;
 use serde_json::json;
 
 use super::Exit;
+use super::shared::Customer;
 use crate::config;
 use crate::db::Store;
 use crate::lock;
@@ -20,12 +21,14 @@ pub struct Args {
     json: bool,
 }
 
-/// An existing database to read; shared with `history`.
+/// An existing database to read; shared with `history` and `problems`.
 #[derive(clap::Args)]
 pub struct Database {
     /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
     #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
     db: Option<PathBuf>,
+    #[command(flatten)]
+    customer: Customer,
 }
 
 impl Database {
@@ -37,7 +40,7 @@ impl Database {
         if !path.is_file() {
             bail!("there is no database at {}; run `testio-sync sync` first", path.display());
         }
-        let store = Store::open_existing(&path, config::customer_id()?)?;
+        let store = Store::open_existing(&path, self.customer.customer_id)?;
         Ok((path, store))
     }
 }

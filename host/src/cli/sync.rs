@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
+use super::shared::{ApiLimits, Customer};
 use super::{Exit, report};
 use crate::config;
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
@@ -48,7 +49,7 @@ pub struct Args {
     target: Target,
 }
 
-/// Where to sync from and to; shared with the demo.
+/// Where to sync from and to; shared with `daemon` and `mcp`.
 #[derive(clap::Args)]
 pub struct Target {
     /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
@@ -63,6 +64,10 @@ pub struct Target {
     /// Fail at once if another sync holds the lock
     #[arg(long)]
     pub no_wait: bool,
+    #[command(flatten)]
+    pub customer: Customer,
+    #[command(flatten)]
+    pub limits: ApiLimits,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -89,9 +94,9 @@ impl Target {
             base_url: self.base_url.clone(),
             token,
             db_path,
-            customer_id: config::customer_id()?,
-            max_in_flight: config::env_number("MAX_CONCURRENT_API_REQUESTS", 10, 1, 50)?,
-            request_timeout: config::request_timeout()?,
+            customer_id: self.customer.customer_id,
+            max_in_flight: self.limits.max_in_flight(),
+            request_timeout: self.limits.request_timeout(),
             lock_timeout: Duration::from_secs(if self.no_wait { 0 } else { self.lock_timeout }),
         })
     }

@@ -1,0 +1,47 @@
+//! Settings several commands take, each checked by clap as it parses the flag or the
+//! environment variable.
+
+use std::time::Duration;
+
+/// Whose rows to read and write.
+#[derive(clap::Args)]
+pub struct Customer {
+    /// The local customer id rows are stored under
+    #[arg(long, env = "TESTIO_CUSTOMER_ID", default_value_t = 1, value_name = "ID",
+          value_parser = whole_number(1, i64::MAX))]
+    pub customer_id: i64,
+}
+
+/// How hard the Customer API is asked.
+#[derive(clap::Args)]
+pub struct ApiLimits {
+    /// Requests in flight at once, over every product
+    #[arg(long, env = "MAX_CONCURRENT_API_REQUESTS", default_value_t = 10, value_name = "N",
+          value_parser = whole_number(1, 50))]
+    pub max_requests: u16,
+    /// How long one request may take, answer included, in seconds
+    #[arg(long, env = "HTTP_TIMEOUT_SECONDS", default_value_t = 90, value_name = "SECS",
+          value_parser = whole_number(1, 3600))]
+    pub request_timeout: u64,
+}
+
+impl ApiLimits {
+    pub fn max_in_flight(&self) -> usize {
+        usize::from(self.max_requests)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout)
+    }
+}
+
+/// A clap value parser for a whole number in `min..=max`, whose message gives the range.
+pub fn whole_number<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |text| match text.trim().parse::<T>() {
+        Ok(value) if value >= min && value <= max => Ok(value),
+        _ => Err(format!("use a whole number from {min} to {max}")),
+    }
+}
