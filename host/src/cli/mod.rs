@@ -146,3 +146,34 @@ fn blame_the_variable(e: &clap::Error, message: &str) -> Option<String> {
     let reason = message.split_once("': ").map_or(message, |(_, reason)| reason);
     Some(format!("error: {var}={value:?} is not valid; {reason} (it sets {flag})"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command's arguments parse into their fields: clap checks the definition
+    /// against the field types only when a command line is parsed.
+    #[test]
+    fn every_command_parses_its_defaults() {
+        Cli::command().debug_assert();
+        let commands: &[&[&str]] = &[
+            &["sync", "--db", "x.db"],
+            &["status"],
+            &["history"],
+            &["problems"],
+            &["mcp"],
+            &["daemon"],
+            &["component", "--out", "x.wasm"],
+            #[cfg(feature = "simulator")]
+            &["sim"],
+            #[cfg(feature = "simulator")]
+            &["demo"],
+        ];
+        for args in commands {
+            let argv = std::iter::once("testio-sync").chain(args.iter().copied());
+            if let Err(e) = Cli::try_parse_from(argv) {
+                panic!("{args:?}: {e}");
+            }
+        }
+    }
+}

@@ -17,11 +17,11 @@ pub struct Customer {
 pub struct ApiLimits {
     /// Requests in flight at once, over every product
     #[arg(long, env = "MAX_CONCURRENT_API_REQUESTS", default_value_t = 10, value_name = "N",
-          value_parser = whole_number(1, 50))]
+          value_parser = whole_number::<u16>(1, 50))]
     pub max_requests: u16,
     /// How long one request may take, answer included, in seconds
     #[arg(long, env = "HTTP_TIMEOUT_SECONDS", default_value_t = 90, value_name = "SECS",
-          value_parser = whole_number(1, 3600))]
+          value_parser = whole_number::<u64>(1, 3600))]
     pub request_timeout: u64,
 }
 
