@@ -7,7 +7,7 @@ use crate::bindings::events::{self, Level, Progress};
 use crate::bindings::policy::Guest as PolicyGuest;
 use crate::bindings::store::{self, BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
-use crate::bindings::types::{Phase, SyncError, SyncRequest, SyncResult, Timestamp, Trigger};
+use crate::bindings::types::{EntityKind, Phase, SyncError, SyncRequest, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
 use crate::{engine, lock, plan};
 
@@ -139,6 +139,15 @@ impl Host for Imports {
     }
     fn write_bugs(&mut self, bugs: &Payload, ids: &[u64], test_ids: &[u64]) -> Result<(), String> {
         store::write_bugs(bugs, ids, test_ids)
+    }
+    fn sweep(
+        &mut self,
+        kind: EntityKind,
+        product_ids: Option<&[u64]>,
+        since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> Result<u32, String> {
+        store::sweep(kind, product_ids, since, written_before)
     }
     fn flush(&mut self) -> Result<(), String> {
         store::flush()

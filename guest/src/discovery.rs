@@ -83,6 +83,11 @@ impl ProductCursor {
         }
     }
 
+    /// Whether the walk got to the product's oldest test (or the `since` boundary).
+    pub fn reached_end(&self) -> bool {
+        self.ending == Some(Ending::Reached)
+    }
+
     pub fn product_id(&self) -> u64 {
         self.product_id
     }

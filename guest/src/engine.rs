@@ -7,7 +7,7 @@ use crate::bindings::types::{Phase, SyncError, SyncRequest, SyncResult, Trigger}
 use crate::failures::{self, Verdict};
 use crate::host::Host;
 use crate::tally::Tally;
-use crate::{bugs, features, lock, new_tests, plan};
+use crate::{bugs, features, lock, new_tests, nuke, plan};
 
 pub fn execute_sync<H: Host>(host: &mut H, request: &SyncRequest, trigger: Trigger) -> Result<SyncResult, SyncError> {
     let started = host.monotonic_nanos();
@@ -28,11 +28,17 @@ fn run_locked<H: Host>(
     phases: &[Phase],
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
+    let started = host.now();
     // Listing the products first checks the token before anything is written.
     let listed = host.list_products().map_err(|e| failures::whole_sync_error(&e))?;
     let (products, missing) = plan::products_in_scope(&listed.items, &request.scope);
     tally.warnings.extend(missing.iter().map(|id| format!("product {id} is not in the account; skipped it")));
-    run_phases(host, request, phases, &listed.body, &products, tally)
+    run_phases(host, request, phases, &listed.body, &products, tally)?;
+    if request.options.nuke {
+        let walked = std::mem::take(&mut tally.walked_to_end);
+        nuke::sweep(host, &request.scope, started, &walked, tally)?;
+    }
+    Ok(())
 }
 
 fn run_phases<H: Host>(

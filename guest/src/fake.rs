@@ -8,7 +8,9 @@ use crate::bindings::customer_api::{
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
-use crate::bindings::types::{Options, Phase, Scope, SyncError, SyncRequest, SyncResult, Timestamp, Trigger};
+use crate::bindings::types::{
+    EntityKind, Options, Phase, Scope, SyncError, SyncRequest, SyncResult, Timestamp, Trigger,
+};
 use crate::host::{ApiResult, Fetched, Host};
 
 /// The fake's wall clock, which stands still.
@@ -80,6 +82,12 @@ pub struct FakeHost {
     pub log: Vec<String>,
     pub finished: Vec<Result<SyncResult, SyncError>>,
     pub clock: u64,
+    /// How far the wall clock has moved past [`NOW`], in ms.
+    pub later: i64,
+    /// When each stored row was written: ("product" | "feature" | "test", id).
+    pub stamps: BTreeMap<(&'static str, u64), Timestamp>,
+    /// Every sweep the engine asked for: the kind and the products.
+    pub sweeps: Vec<(EntityKind, Option<Vec<u64>>)>,
 }
 
 impl FakeHost {
@@ -212,7 +220,7 @@ impl Host for FakeHost {
         true
     }
     fn now(&mut self) -> Timestamp {
-        NOW
+        NOW + self.later
     }
     fn log(&mut self, _level: Level, message: &str) {
         self.log.push(message.to_string());
@@ -287,6 +295,7 @@ impl Host for FakeHost {
     fn write_products(&mut self, body: &Body, ids: &[u64]) -> Result<(), String> {
         assert!(ids.iter().all(|id| body.contains(id)), "asked to write a product that is not in the payload");
         self.stored_products.extend(ids);
+        self.stamp("product", ids);
         Ok(())
     }
     fn write_features(
@@ -296,7 +305,14 @@ impl Host for FakeHost {
         features: &[FeaturePlacement],
     ) -> Result<(), String> {
         assert!(features.iter().all(|f| lists.iter().any(|l| l.contains(&f.id))));
-        self.stored_features.insert(product_id, features.iter().map(|f| f.id).collect());
+        let stored = self.stored_features.entry(product_id).or_default();
+        for feature in features {
+            if !stored.contains(&feature.id) {
+                stored.push(feature.id);
+            }
+        }
+        let ids: Vec<u64> = features.iter().map(|f| f.id).collect();
+        self.stamp("feature", &ids);
         Ok(())
     }
     fn known_tests(&mut self, ids: &[u64]) -> Result<Vec<u64>, String> {
@@ -372,6 +388,60 @@ impl Host for FakeHost {
         for &id in ids {
             self.stored_tests.insert(id, product_id);
         }
+        self.stamp("test", ids);
         Ok(())
+    }
+    fn sweep(
+        &mut self,
+        kind: EntityKind,
+        product_ids: Option<&[u64]>,
+        _since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> Result<u32, String> {
+        self.sweeps.push((kind, product_ids.map(<[u64]>::to_vec)));
+        let in_scope = |product: u64| product_ids.is_none_or(|ids| ids.contains(&product));
+        let stale = |stamps: &BTreeMap<(&str, u64), Timestamp>, what, id| {
+            stamps.get(&(what, id)).is_none_or(|&at| at < written_before)
+        };
+        let before =
+            self.stored_products.len() + self.stored_features.values().flatten().count() + self.stored_tests.len();
+        match kind {
+            EntityKind::Products => {
+                let gone: Vec<u64> = self
+                    .stored_products
+                    .iter()
+                    .copied()
+                    .filter(|&p| in_scope(p) && stale(&self.stamps, "product", p))
+                    .collect();
+                for product in gone {
+                    self.stored_products.remove(&product);
+                    self.stored_features.remove(&product);
+                    self.stored_tests.retain(|_, p| *p != product);
+                }
+            }
+            EntityKind::Features => {
+                for (product, features) in self.stored_features.iter_mut().filter(|(p, _)| in_scope(**p)) {
+                    let _ = product;
+                    features.retain(|&f| !stale(&self.stamps, "feature", f));
+                }
+            }
+            EntityKind::Tests => {
+                self.stored_tests.retain(|&id, p| !(in_scope(*p) && stale(&self.stamps, "test", id)));
+            }
+            EntityKind::Bugs => return Err("the engine never sweeps bugs".into()),
+        }
+        let after =
+            self.stored_products.len() + self.stored_features.values().flatten().count() + self.stored_tests.len();
+        Ok((before - after) as u32)
+    }
+}
+
+impl FakeHost {
+    /// Notes when these rows were written, for `sweep`.
+    fn stamp(&mut self, what: &'static str, ids: &[u64]) {
+        let now = NOW + self.later;
+        for &id in ids {
+            self.stamps.insert((what, id), now);
+        }
     }
 }

@@ -7,7 +7,7 @@ use crate::bindings::customer_api::{
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, LockFacts};
-use crate::bindings::types::{Phase, SyncError, SyncResult, Timestamp, Trigger};
+use crate::bindings::types::{EntityKind, Phase, SyncError, SyncResult, Timestamp, Trigger};
 
 /// A fetched response: the summary the engine decides on, and the body to write from.
 pub struct Fetched<P, T> {
@@ -59,5 +59,12 @@ pub trait Host {
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String>;
     fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String>;
     fn write_bugs(&mut self, bugs: &Self::Payload, ids: &[u64], test_ids: &[u64]) -> Result<(), String>;
+    fn sweep(
+        &mut self,
+        kind: EntityKind,
+        product_ids: Option<&[u64]>,
+        since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> Result<u32, String>;
     fn flush(&mut self) -> Result<(), String>;
 }

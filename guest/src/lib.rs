@@ -12,6 +12,7 @@ pub mod features;
 pub mod host;
 pub mod lock;
 pub mod new_tests;
+pub mod nuke;
 pub mod plan;
 pub mod problems;
 pub mod salvage;

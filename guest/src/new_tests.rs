@@ -59,6 +59,9 @@ pub fn sync<H: Host>(
             progress.items = tally.tests_discovered + tally.tests_updated;
             if cursor.next_request().is_none() {
                 host.set_tests_coverage(cursor.product_id(), cursor.coverage()).map_err(SyncError::StoreFailed)?;
+                if cursor.reached_end() {
+                    tally.walked_to_end.push(cursor.product_id());
+                }
                 progress.done += 1;
                 host.report_progress(Progress { product_id: Some(cursor.product_id()), ..progress });
             }

@@ -10,6 +10,9 @@ pub struct Tally {
     pub tests_discovered: u32,
     pub tests_updated: u32,
     pub bugs_refreshed: u32,
+    pub rows_removed: u32,
+    /// Products whose walk of tests reached its end in this sync.
+    pub walked_to_end: Vec<u64>,
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
 }
@@ -33,6 +36,7 @@ impl Tally {
             tests_discovered: self.tests_discovered,
             tests_updated: self.tests_updated,
             bugs_refreshed: self.bugs_refreshed,
+            rows_removed: self.rows_removed,
             duration_seconds,
             warnings: self.warnings,
             errors: self.errors,

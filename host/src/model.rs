@@ -108,6 +108,8 @@ pub struct SyncResult {
     /// Tests written that were stored before.
     pub tests_updated: u32,
     pub bugs_refreshed: u32,
+    /// Rows a nuke deleted because the API no longer returns them.
+    pub rows_removed: u32,
     pub duration_seconds: f64,
     pub warnings: Vec<String>,
     /// Parts of the scope whose data was lost; non-empty means a partial failure.

@@ -184,13 +184,14 @@ pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> Stri
     let seconds = elapsed.as_secs_f64();
     match finished {
         Ok(Ok(r)) => format!(
-            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{}{})",
+            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{}{}{})",
             r.duration_seconds,
             r.products_synced,
             r.features_refreshed,
             r.tests_discovered,
             r.tests_updated,
             bugs_count(r),
+            removed(r.rows_removed),
             plural_count(r.warnings.len(), "warning"),
             plural_count(r.errors.len(), "error"),
         ),
@@ -203,6 +204,15 @@ pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> Stri
 fn bugs_count(r: &SyncResult) -> String {
     let ran = r.phases_completed.contains(&Phase::Bugs) || r.bugs_refreshed > 0;
     if ran { format!(", {} bugs refreshed", r.bugs_refreshed) } else { String::new() }
+}
+
+/// Rows a nuke removed, named only when there were some.
+fn removed(rows: u32) -> String {
+    match rows {
+        0 => String::new(),
+        1 => ", 1 row removed".to_string(),
+        n => format!(", {n} rows removed"),
+    }
 }
 
 fn plural_count(n: usize, what: &str) -> String {
@@ -250,6 +260,7 @@ mod tests {
             tests_discovered: 4,
             tests_updated: 5,
             bugs_refreshed: 0,
+            rows_removed: 0,
             duration_seconds: 1.26,
             warnings: vec!["w".into()],
             errors: vec![],

@@ -1,4 +1,5 @@
-//! `sync --nuke`: deletes exactly what it says, only when confirmed, then syncs again.
+//! `sync --nuke`: rewrites its scope, then deletes what the API no longer returns, only
+//! when confirmed and only when the whole sync succeeded.
 
 use std::path::Path;
 
@@ -28,20 +29,83 @@ fn rows_of_product_1(db: &Path) -> Vec<String> {
     rows
 }
 
+/// Adds a test to product `product` that the API does not have, as a test deleted upstream
+/// after the last sync would be; returns its id.
+fn plant_a_test_gone_upstream(db: &Path, product: u64) -> i64 {
+    let id = 9_000_000 + product as i64;
+    let conn = Connection::open(db).unwrap();
+    conn.execute(
+        "INSERT INTO tests (customer_id, id, product_id, data, status, synced_at)
+         VALUES (1, ?1, ?2, '{}', 'archived', '2026-01-01 00:00:00.000000')",
+        rusqlite::params![id, product as i64],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO test_platforms (customer_id, test_id, operating_system_name) VALUES (1, ?1, 'Linux')",
+        [id],
+    )
+    .unwrap();
+    id
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn nuking_one_product_leaves_the_others_byte_identical_and_syncs_it_again() {
+async fn nuking_one_product_removes_what_the_api_no_longer_returns_and_leaves_the_others_byte_identical() {
     let account = Account::start(2, 2, 40).await;
     account.sync(&[]).await.expect(0);
     let db = account.db();
+    plant_a_test_gone_upstream(&db, 1);
+    let gone = plant_a_test_gone_upstream(&db, 2);
     let before = rows_of_product_1(&db);
     assert!(before.len() > 40);
     let run = account.sync(&["--nuke", "--product-ids", "2", "--yes", "--json"]).await.expect(0);
     let shown =
         |table: &str, n: &str| run.stderr.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [table, n]);
-    assert!(shown("tests", "40") && shown("problem_ranges", "0"), "the counts per table are shown:\n{}", run.stderr);
-    assert_eq!(rows_of_product_1(&db), before);
-    assert_eq!(run.json()["tests_discovered"], 40, "product 2's tests were deleted and fetched again");
+    assert!(shown("tests", "41") && shown("problem_ranges", "0"), "the counts per table are shown:\n{}", run.stderr);
+    assert_eq!(rows_of_product_1(&db), before, "product 1, and its own leftover, are untouched");
+    let json = run.json();
+    assert_eq!((json["tests_updated"].as_u64(), json["rows_removed"].as_u64()), (Some(40), Some(2)), "{json}");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE product_id = 2"), 40);
+    assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM test_platforms WHERE test_id = {gone}")), 0);
+    assert!(run.stderr.contains("2 rows removed"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nuke_that_fails_deletes_nothing() {
+    let account = Account::start(2, 2, 40).await;
+    account.sync(&[]).await.expect(0);
+    let db = account.db();
+    plant_a_test_gone_upstream(&db, 2);
+    let before = snapshot(&db);
+    let rejected =
+        account.run(&["sync", "--db", db.to_str().unwrap(), "--nuke", "--yes"], "wrong-token").await.expect(1);
+    assert!(rejected.stderr.contains("token rejected"), "{}", rejected.stderr);
+    assert_eq!(snapshot(&db), before, "a rejected token changes nothing");
+
+    account.sim.fail_requests("products/2/exploratory_tests", 503);
+    let partial = account.sync(&["--nuke", "--yes", "--json"]).await.expect(2);
+    assert_eq!(partial.json()["rows_removed"], 0);
+    assert!(partial.stderr.contains("nothing was deleted"), "{}", partial.stderr);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM tests WHERE id = 9000002"),
+        1,
+        "the leftover stays until a nuke succeeds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_narrower_nuke_removes_only_what_its_scope_wrote_again() {
+    let account = Account::start(2, 2, 40).await;
+    account.sync(&[]).await.expect(0);
+    let db = account.db();
+    plant_a_test_gone_upstream(&db, 2);
+    let tests_before = count(&db, "SELECT COUNT(*) FROM tests");
+    let products_only = account.sync(&["--nuke", "--yes", "--entity-types", "products", "--json"]).await.expect(0);
+    assert_eq!(products_only.json()["rows_removed"], 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), tests_before, "tests were not in its scope");
+    // A test with no end is in every `since` window, so a windowed nuke of tests removes it.
+    let windowed = account.sync(&["--nuke", "--yes", "--since", "2026-06-02", "--json"]).await.expect(0);
+    assert_eq!(windowed.json()["rows_removed"], 2, "the leftover test and its platform");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), tests_before - 1, "older tests outside the window stay");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,7 +131,7 @@ async fn nuking_everything_spares_other_customers() {
     let theirs = "SELECT COUNT(*) FROM tests WHERE customer_id = 7";
     assert_eq!(count(&db, theirs), 60);
     let run = account.sync(&["--nuke", "--yes", "--json"]).await.expect(0);
-    assert_eq!(run.json()["tests_discovered"], 60);
+    assert_eq!(run.json()["tests_updated"], 60);
     assert_eq!(count(&db, theirs), 60);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE customer_id = 1"), 60);
 }

@@ -9,12 +9,13 @@ use wasmtime::component::Resource;
 use super::HostState;
 use crate::api::{BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord};
 use crate::capabilities::bindings::store::{self as wit, FeaturePlacement, Host};
-use crate::capabilities::bindings::types::Timestamp;
+use crate::capabilities::bindings::types::{self as wit_types, Timestamp};
 use crate::db::bugs::BugCandidate;
 use crate::db::columns::column_millis;
 use crate::db::coverage::TestsCoverage;
 use crate::db::problems::{Neighbour, ProblemReport, ProblemRow};
 use crate::db::writes::{Placement, select};
+use crate::model::EntityKind;
 
 type Done = wasmtime::Result<Result<(), String>>;
 
@@ -147,6 +148,21 @@ impl Host for HostState {
             let chosen = select(&records, &ids, |b: &BugRecord| b.fields.id)?;
             db.write_bugs(&chosen, &test_ids).map_err(|e| db_error("bugs", e))
         }))
+    }
+
+    async fn sweep(
+        &mut self,
+        kind: wit_types::EntityKind,
+        product_ids: Option<Vec<u64>>,
+        since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> wasmtime::Result<Result<u32, String>> {
+        let kind = EntityKind::from(kind);
+        let sweep = move |db: &mut crate::db::Store| {
+            db.sweep(kind, product_ids.as_deref(), since, written_before)
+                .map_err(|e| format!("could not delete the rows the API no longer returns: {e}"))
+        };
+        Ok(self.db.read(sweep).await)
     }
 
     async fn flush(&mut self) -> Done {

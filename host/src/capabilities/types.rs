@@ -38,6 +38,17 @@ impl From<EntityKind> for wit::EntityKind {
     }
 }
 
+impl From<wit::EntityKind> for EntityKind {
+    fn from(kind: wit::EntityKind) -> Self {
+        match kind {
+            wit::EntityKind::Products => EntityKind::Products,
+            wit::EntityKind::Features => EntityKind::Features,
+            wit::EntityKind::Tests => EntityKind::Tests,
+            wit::EntityKind::Bugs => EntityKind::Bugs,
+        }
+    }
+}
+
 impl From<Trigger> for wit::Trigger {
     fn from(trigger: Trigger) -> Self {
         match trigger {
@@ -97,6 +108,7 @@ impl From<wit::SyncResult> for SyncResult {
             tests_discovered: r.tests_discovered,
             tests_updated: r.tests_updated,
             bugs_refreshed: r.bugs_refreshed,
+            rows_removed: r.rows_removed,
             duration_seconds: r.duration_seconds,
             warnings: r.warnings,
             errors: r.errors,

@@ -119,6 +119,7 @@ pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
             "tests_discovered": r.tests_discovered,
             "tests_updated": r.tests_updated,
             "bugs_refreshed": r.bugs_refreshed,
+            "rows_removed": r.rows_removed,
             "duration_seconds": r.duration_seconds,
             "warnings": r.warnings,
             "errors": r.errors,

@@ -35,8 +35,9 @@ pub struct Args {
     /// Only write these kinds of rows
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
     entity_types: Vec<Kind>,
-    /// Delete the synced rows first (of --product-ids, else all of this customer's), under
-    /// the sync lock, then sync them again. Shows what it deletes and asks on a terminal
+    /// Start afresh: fetch every row of --product-ids (else all of this customer's) again,
+    /// then delete the rows the API no longer returns; nothing is deleted unless the whole
+    /// sync succeeds. Shows what the scope holds and asks on a terminal
     #[arg(long)]
     nuke: bool,
     /// Go ahead with --nuke without asking (needed without a terminal)
@@ -106,10 +107,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let token = config::token_from_env()?;
     let service = SyncService::new(EngineRuntime::load()?, args.target.settings(token)?);
     let product_ids = (!args.product_ids.is_empty()).then(|| args.product_ids.clone());
-    if args.nuke
-        && let Some(exit) = super::nuke::clear(&service, product_ids.as_deref(), args.yes).await?
-    {
-        return Ok(exit);
+    if args.nuke {
+        super::nuke::confirm(service.settings(), product_ids.as_deref(), args.yes)?;
     }
     let mut phases = vec![Phase::Products, Phase::Features, Phase::NewTests];
     if args.refresh_bugs {

@@ -4,10 +4,10 @@
 pub mod bugs;
 pub mod columns;
 pub mod coverage;
-pub mod nuke;
 pub mod problems;
 mod schema;
 pub mod status;
+pub mod sweep;
 pub mod sync_log;
 pub mod writer;
 pub mod writes;

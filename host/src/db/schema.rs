@@ -172,4 +172,8 @@ CREATE TABLE bugs (
 CREATE INDEX ix_bugs_test ON bugs (customer_id, test_id);
 CREATE INDEX ix_bugs_status ON bugs (status);
 "#,
+    // 5: what a sync removed (a nuke's sweep).
+    r#"
+ALTER TABLE sync_events ADD COLUMN rows_removed INTEGER;
+"#,
 ];

@@ -24,8 +24,24 @@ export function memoryStore({ clock }) {
     });
   }
 
+  /** Stores rows, noting when each was written: `sweep` deletes the ones a sync did not write again. */
   function put(table, rows) {
-    for (const row of rows) table.set(row.id, row);
+    const writtenAt = clock.now();
+    for (const row of rows) table.set(row.id, { ...row, writtenAt });
+  }
+
+  /** Deletes the tests (and their bugs) that `stale` picks; returns how many rows went. */
+  function deleteTests(stale) {
+    let deleted = 0;
+    for (const [id, test] of tables.tests) {
+      if (!stale(test)) continue;
+      tables.tests.delete(id);
+      deleted += 1;
+      for (const [bugId, bug] of tables.bugs) {
+        if (bug.testId === id && tables.bugs.delete(bugId)) deleted += 1;
+      }
+    }
+    return deleted;
   }
 
   return {
@@ -109,6 +125,37 @@ export function memoryStore({ clock }) {
         const now = clock.now();
         for (const id of held) tables.tests.get(id).bugsSyncedAt = now;
         put(tables.bugs, rows);
+      },
+      sweep(kind, productIds, since, writtenBefore) {
+        const inScope = (productId) => productIds === undefined || Array.from(productIds).includes(productId);
+        const old = (row) => row.writtenAt < writtenBefore;
+        const ended = (test) => (test.endAt.tag === 'at' ? test.endAt.val : null);
+        const inWindow = (test) => since === undefined || ended(test) === null || ended(test) >= since;
+        if (kind === 'products') {
+          const gone = [...tables.products.values()].filter((p) => inScope(p.id) && old(p)).map((p) => p.id);
+          let deleted = deleteTests((t) => gone.includes(t.productId));
+          for (const [id, feature] of tables.features) {
+            if (gone.includes(feature.productId) && tables.features.delete(id)) deleted += 1;
+          }
+          for (const [id, range] of tables.problemRanges) {
+            if (gone.includes(range.report.productId) && tables.problemRanges.delete(id)) deleted += 1;
+          }
+          for (const id of gone) {
+            tables.products.delete(id);
+            tables.coverage.delete(id);
+            deleted += 1;
+          }
+          return deleted;
+        }
+        if (kind === 'features') {
+          let deleted = 0;
+          for (const [id, feature] of tables.features) {
+            if (inScope(feature.productId) && old(feature) && tables.features.delete(id)) deleted += 1;
+          }
+          return deleted;
+        }
+        if (kind === 'tests') return deleteTests((t) => inScope(t.productId) && old(t) && inWindow(t));
+        throw new ComponentFailure(`sweep: the engine never sweeps ${kind}`);
       },
       flush() {},
     },
