@@ -1,16 +1,17 @@
 //! The simulated account's content, built from the words in `vocabulary.rs`. Every value is a
 //! pure function of the seed, the account sizes and an index, so two simulators with the same
 //! configuration serve identical bytes and tests can be generated on demand instead of being
-//! held in memory.
+//! held in memory. What changes with time (statuses, when a late test runs, which bugs exist)
+//! comes from `lifecycle.rs`.
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, TimeDelta};
 use serde::Serialize;
 
 use crate::vocabulary::{
-    BRANDS, BUG_STATUSES, BUG_TITLES, BUG_TYPES, COMMENTS, DEVICES, DURATION_HOURS, ENVIRONMENTS, FEATURE_DESCRIPTIONS,
+    BRANDS, BUG_TITLES, BUG_TYPES, COMMENTS, DEVICES, DURATION_HOURS, ENVIRONMENTS, FEATURE_DESCRIPTIONS,
     FEATURE_NAMES, GOALS, HOW_TO_FIND, INSTRUCTIONS, INTEGRATIONS, Named, OFFSET_MINUTES, OUT_OF_SCOPE, PEOPLE,
-    PLATFORMS, PRODUCT_TYPES, REVIEW_STATUSES, SECTION_NAMES, SEVERITIES, STATUSES, STEPS, TEST_KINDS, TESTERS,
-    TESTING_TYPES, USER_STORIES, Version,
+    PLATFORMS, PRODUCT_TYPES, REVIEW_STATUSES, SECTION_NAMES, SEVERITIES, STEPS, TEST_KINDS, TESTERS, TESTING_TYPES,
+    USER_STORIES, Version,
 };
 
 /// A test id is `product_id * TEST_ID_STRIDE + n`, so the id alone locates the test.
@@ -22,13 +23,19 @@ pub const FEATURE_ID_STRIDE: u64 = 1_000;
 
 /// End of test 0 of every product (2026-06-01T00:00:00Z); test n ends n hours later.
 const BASE_END_EPOCH: i64 = 1_780_272_000;
+const HOUR: i64 = 3600;
+
+/// When test n ends unless it was added late (see `lifecycle.rs`), in seconds since the epoch.
+pub fn natural_end(n: u32) -> i64 {
+    BASE_END_EPOCH + i64::from(n) * HOUR
+}
 
 const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Separate random streams per aspect, so that e.g. a bug can recompute its test's title
 /// without replaying the whole test.
 #[derive(Clone, Copy)]
-enum Stream {
+pub enum Stream {
     Product = 1,
     Feature,
     Title,
@@ -36,6 +43,12 @@ enum Stream {
     Scope,
     Test,
     Bugs,
+    /// One bug, so that a bug not reported yet leaves the others as they are.
+    Bug,
+    /// A test's review and archiving delays and whether it is cancelled.
+    Lifecycle,
+    /// The customer's verdict on one bug.
+    Verdict,
 }
 
 /// splitmix64's finaliser: a cheap, well-mixed hash.
@@ -45,7 +58,7 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     fn new(seed: u64, stream: Stream, a: u64, b: u64) -> Self {
@@ -60,12 +73,12 @@ impl Rng {
         mix(self.0)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
     /// A number in `low..=high`.
-    fn between(&mut self, low: usize, high: usize) -> usize {
+    pub fn between(&mut self, low: usize, high: usize) -> usize {
         low + self.below(high - low + 1)
     }
 
@@ -73,7 +86,7 @@ impl Rng {
         items[self.below(items.len())]
     }
 
-    fn chance(&mut self, percent: u64) -> bool {
+    pub fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
     }
 
@@ -262,6 +275,11 @@ impl ProductData {
         self.product.id
     }
 
+    /// The random stream of one aspect of test or bug `index` of this product.
+    pub fn rng(&self, stream: Stream, index: u64) -> Rng {
+        Rng::new(self.seed, stream, self.product.id, index)
+    }
+
     pub fn product(&self) -> &Product {
         &self.product
     }
@@ -442,28 +460,27 @@ fn review(review_status: &str, start: DateTime<FixedOffset>) -> Review {
 }
 
 impl ProductData {
-    fn test_id(&self, n: u32) -> u64 {
+    pub fn test_id(&self, n: u32) -> u64 {
         self.product.id * TEST_ID_STRIDE + u64::from(n)
     }
 
     fn test_title(&self, n: u32) -> String {
-        let mut rng = Rng::new(self.seed, Stream::Title, self.product.id, n.into());
+        let mut rng = self.rng(Stream::Title, n.into());
         let area = rng.pick(FEATURE_NAMES);
         format!("{} {area} – release {}.{}", rng.pick(TEST_KINDS), 1 + n / 20, n % 20)
     }
 
-    /// Test n ends n hours after the base instant, shown in a varying UTC offset.
-    fn test_window(&self, n: u32) -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
-        let mut rng = Rng::new(self.seed, Stream::Window, self.product.id, n.into());
+    /// Test n ends at its natural end plus `shift`, shown in a varying UTC offset.
+    pub fn test_window(&self, n: u32, shift: TimeDelta) -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
+        let mut rng = self.rng(Stream::Window, n.into());
         let offset = FixedOffset::east_opt(rng.pick(OFFSET_MINUTES) * 60).expect("offset table holds valid offsets");
-        let end = DateTime::from_timestamp(BASE_END_EPOCH + i64::from(n) * 3600, 0)
-            .expect("test end lies in chrono's range")
-            .with_timezone(&offset);
+        let end = DateTime::from_timestamp(natural_end(n), 0).expect("test end lies in chrono's range") + shift;
+        let end = end.with_timezone(&offset);
         (end - TimeDelta::hours(rng.pick(DURATION_HOURS)), end)
     }
 
     fn test_scope(&self, n: u32) -> Scope<'_> {
-        let mut rng = Rng::new(self.seed, Stream::Scope, self.product.id, n.into());
+        let mut rng = self.rng(Stream::Scope, n.into());
         let product = &self.product;
         let section = if product.sections.is_empty() {
             (!rng.chance(20)).then(|| &product.sections_with_default[0])
@@ -475,11 +492,12 @@ impl ProductData {
         Scope { section, features: rng.distinct(pool, count).collect() }
     }
 
-    pub fn test(&self, n: u32) -> Test<'_> {
+    /// Test n, run `shift` later than its natural window, with its current status.
+    pub fn test(&self, n: u32, shift: TimeDelta, status: &'static str) -> Test<'_> {
         let id = self.test_id(n);
-        let mut rng = Rng::new(self.seed, Stream::Test, self.product.id, n.into());
+        let mut rng = self.rng(Stream::Test, n.into());
         let scope = self.test_scope(n);
-        let (start, end) = self.test_window(n);
+        let (start, end) = self.test_window(n, shift);
         let title = self.test_title(n);
         let (goal, goal_text) = prose(&mut rng, "Test goal", GOALS, (1, 2));
         let (instructions, instructions_text) = prose(&mut rng, "Instructions", INSTRUCTIONS, (2, 3));
@@ -493,7 +511,7 @@ impl ProductData {
             id,
             test_title: title.clone(),
             title,
-            status: rng.pick(STATUSES),
+            status,
             test_environment: &self.environments[rng.below(self.environments.len())],
             features,
             goal,
@@ -603,15 +621,14 @@ struct BugContext {
     minutes: usize,
 }
 
-fn bug(rng: &mut Rng, test: &BugContext, k: u64) -> Bug {
-    let id = test.test_id * 10 + k;
+fn bug(mut rng: Rng, test: &BugContext, id: u64, reported_at: DateTime<FixedOffset>, status: &'static str) -> Bug {
+    let rng = &mut rng;
     let (name, operating_system, operating_system_version) = rng.pick(DEVICES);
-    let reported_after = TimeDelta::minutes(rng.below(test.minutes) as i64);
     Bug {
         id,
         title: rng.pick(BUG_TITLES),
         severity: rng.pick(SEVERITIES),
-        status: rng.pick(BUG_STATUSES),
+        status,
         auto_accepted: rng.chance(20),
         known: rng.chance(10),
         author: Author { name: rng.pick(TESTERS) },
@@ -622,20 +639,21 @@ fn bug(rng: &mut Rng, test: &BugContext, k: u64) -> Bug {
         test: TestRef { id: test.test_id, title: test.title.clone() },
         test_feature: (test.feature_count > 0)
             .then(|| FeatureRef { id: test_feature_id(test.test_id, 1 + rng.below(test.feature_count) as u64) }),
-        reported_at: iso(test.start + reported_after),
+        reported_at: iso(reported_at),
         devices: vec![Device { name, operating_system, operating_system_version }],
     }
 }
 
 impl ProductData {
-    /// Zero to three bugs of test n, each tied to one of the test's features.
-    pub fn bugs(&self, n: u32) -> Vec<Bug> {
-        let mut rng = Rng::new(self.seed, Stream::Bugs, self.product.id, n.into());
-        let count = rng.between(0, 3) as u64;
+    /// Up to three bugs of test n (run `shift` late), each tied to one of the test's features
+    /// and reported while it ran. `judge` gives a bug's status from its id and the time it was
+    /// reported (seconds since the epoch), or None while it is not to be listed.
+    pub fn bugs(&self, n: u32, shift: TimeDelta, judge: impl Fn(u64, i64) -> Option<&'static str>) -> Vec<Bug> {
+        let count = self.rng(Stream::Bugs, n.into()).between(0, 3) as u64;
         if count == 0 {
             return Vec::new();
         }
-        let (start, end) = self.test_window(n);
+        let (start, end) = self.test_window(n, shift);
         let test = BugContext {
             test_id: self.test_id(n),
             title: self.test_title(n),
@@ -643,6 +661,13 @@ impl ProductData {
             start,
             minutes: (end - start).num_minutes() as usize,
         };
-        (1..=count).map(|k| bug(&mut rng, &test, k)).collect()
+        let judged = |k| {
+            let id = test.test_id * 10 + k;
+            let mut rng = self.rng(Stream::Bug, id);
+            let reported_at = test.start + TimeDelta::minutes(rng.below(test.minutes) as i64);
+            let status = judge(id, reported_at.timestamp())?;
+            Some(bug(rng, &test, id, reported_at, status))
+        };
+        (1..=count).filter_map(judged).collect()
     }
 }

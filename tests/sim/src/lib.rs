@@ -3,12 +3,26 @@
 //! per request from (seed, sizes, index), so even a 500k-test account costs only the memory of
 //! its products and features.
 //!
+//! The account lives on a simulated clock ([`Simulator::now`]) that moves only when told
+//! ([`Simulator::advance`]). Each test goes through `initialized`, `waiting`, `running`,
+//! `locked` (awaiting the customer's review, 1 to 4 days), `customer_finalized` (1 to 3 days)
+//! and `archived`; about one in twelve is `cancelled` on the way. Of the tests the account
+//! starts with, every 7th by index within its product (0, 7, 14, … counted from the oldest)
+//! is never reviewed by itself: once ended it stays `locked` until
+//! [`Simulator::finish_reviews`]. Bugs are `new` while their test runs, `forwarded` while it
+//! awaits review, then `accepted`, `rejected` or later `fixed`, and stop changing once the
+//! test is archived or cancelled. What a request returns depends only on the configuration
+//! and the controls so far, so the same controls give the same bytes. Tools outside the
+//! process use the same controls over HTTP: `POST /_sim/advance?hours=N` and
+//! `POST /_sim/finish-reviews?product=P&count=N`, with the API token.
+//!
 //! A test tool, not part of the `testio_sync` library: the end-to-end tests and the benchmarks
 //! use it directly, and the binary's `sim` and `demo` commands use it through the host's
 //! `simulator` feature (on by default).
 
 mod faults;
 mod generation;
+mod lifecycle;
 mod server;
 mod vocabulary;
 
@@ -17,11 +31,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 
 pub use faults::Faults;
 use generation::{FEATURE_ID_STRIDE, MAX_TESTS_PER_PRODUCT};
-use server::SimState;
+use server::{CONTROL_PATH, SimState};
 
 /// Size and behaviour of the simulated account.
 #[derive(Clone)]
@@ -98,6 +113,13 @@ impl Simulator {
         format!("http://{}/customer/v2", self.addr)
     }
 
+    /// Where the HTTP controls are, e.g. `http://127.0.0.1:8080/_sim`: `POST {it}/advance?hours=N`
+    /// answers `{"now": "<ISO 8601>"}`, `POST {it}/finish-reviews?product=P&count=N` answers
+    /// `{"finished": [test ids]}`; both need the API token and answer 400 to bad parameters.
+    pub fn control_url(&self) -> String {
+        format!("http://{}{}", self.addr, CONTROL_PATH.trim_end_matches('/'))
+    }
+
     pub fn token(&self) -> &str {
         self.state.token()
     }
@@ -111,7 +133,9 @@ impl Simulator {
         self.state.clear_requests();
     }
 
-    /// Adds `count` tests to a product, each ending later than all its existing tests.
+    /// Adds `count` tests to a product, each ending later than all its existing tests and at
+    /// least 3.5 hours after now, however far the clock has moved; they go through the
+    /// lifecycle as it advances, but are never stuck in review.
     pub fn add_newer_tests(&self, product_id: u64, count: u32) {
         if !self.state.add_tests(product_id, count) {
             tracing::warn!(product_id, "simulator has no such product; no tests added");
@@ -121,6 +145,38 @@ impl Simulator {
     /// The product's current number of tests (0 for an unknown product).
     pub fn test_count(&self, product_id: u64) -> u32 {
         self.state.test_count(product_id)
+    }
+
+    /// The simulated now. It starts 2.5 hours before the newest test's end, so the newest three
+    /// tests of every product are running (or about to start).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.state.now()
+    }
+
+    /// Moves the simulated clock forward (whole seconds); returns the new now.
+    pub fn advance(&self, by: Duration) -> DateTime<Utc> {
+        self.state.advance(by)
+    }
+
+    /// Finishes the customer's review of up to `count` of the product's `locked` tests, oldest
+    /// first (so the stuck ones deep in the newest-first list go first): they become
+    /// `customer_finalized` now, and `archived` 1 to 3 days later. Returns their ids, oldest first.
+    pub fn finish_reviews(&self, product_id: u64, count: usize) -> Vec<u64> {
+        self.state.finish_reviews(product_id, count).unwrap_or_else(|| {
+            tracing::warn!(product_id, "simulator has no such product; no reviews finished");
+            Vec::new()
+        })
+    }
+
+    /// Every test of the product with its current status, newest first, as the pages list them.
+    pub fn statuses(&self, product_id: u64) -> Vec<(u64, String)> {
+        let statuses = self.state.statuses(product_id).unwrap_or_default();
+        statuses.into_iter().map(|(id, status)| (id, status.as_str().to_owned())).collect()
+    }
+
+    /// The current status of one test, or None if the simulator has no such test.
+    pub fn status_of(&self, test_id: u64) -> Option<String> {
+        self.state.status_of(test_id).map(|status| status.as_str().to_owned())
     }
 
     /// The most requests the simulator was answering at the same time.
@@ -154,6 +210,7 @@ impl Simulator {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use std::collections::{BTreeMap, BTreeSet};
 
     async fn sim(config: SimConfig) -> Simulator {
         Simulator::start(config, 0).await.expect("simulator starts")
@@ -372,6 +429,231 @@ mod tests {
         assert!(seen[0].received_at <= seen[1].received_at, "arrival times follow arrival order");
         sim.clear_requests();
         assert!(sim.requests().is_empty());
+    }
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    async fn post_with_token(sim: &Simulator, control: &str, token: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/{control}", sim.control_url()))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .expect("request succeeds");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body is text"))
+    }
+
+    async fn post(sim: &Simulator, control: &str) -> Value {
+        let (status, body) = post_with_token(sim, control, sim.token()).await;
+        assert_eq!(status, 200, "{control}: {body}");
+        serde_json::from_str(&body).expect("body is JSON")
+    }
+
+    /// Every test of a product with its status, newest first, as the pages serve them.
+    async fn served_statuses(sim: &Simulator, product: u64) -> Vec<(u64, String)> {
+        let (mut all, mut page) = (Vec::new(), 1);
+        loop {
+            let path = format!("products/{product}/exploratory_tests?page={page}&per_page=100");
+            let tests = get_json(sim, &path).await["exploratory_tests"].as_array().unwrap().clone();
+            let statuses = tests.iter().map(|t| (t["id"].as_u64().unwrap(), t["status"].as_str().unwrap().to_owned()));
+            all.extend(statuses);
+            if tests.len() < 100 {
+                return all;
+            }
+            page += 1;
+        }
+    }
+
+    fn ids_of(list: &Value) -> Vec<u64> {
+        list.as_array().unwrap().iter().map(|id| id.as_u64().unwrap()).collect()
+    }
+
+    async fn single_status(sim: &Simulator, id: u64) -> String {
+        let test = get_json(sim, &format!("exploratory_tests/{id}")).await;
+        test["exploratory_test"]["status"].as_str().unwrap().to_owned()
+    }
+
+    fn with_status(sim: &Simulator, product: u64, wanted: &[&str]) -> Vec<u64> {
+        sim.statuses(product).into_iter().filter(|(_, s)| wanted.contains(&s.as_str())).map(|(id, _)| id).collect()
+    }
+
+    async fn bugs_of(sim: &Simulator, tests: &[u64]) -> String {
+        let list = tests.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let (status, body) = get(sim, &format!("bugs?filter_test_cycle_ids={list}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    #[tokio::test]
+    async fn a_test_goes_from_running_to_locked_to_finalized_to_archived_as_the_clock_advances() {
+        let sim = sim(SimConfig::default()).await;
+        let newest = 1_000_059;
+        let start = sim.now();
+        let mut seen = vec![single_status(&sim, newest).await];
+        for _ in 0..4 * 10 {
+            sim.advance(DAY / 4);
+            let status = single_status(&sim, newest).await;
+            if seen.last() != Some(&status) {
+                seen.push(status);
+            }
+        }
+        assert_eq!(seen, ["running", "locked", "customer_finalized", "archived"]);
+        assert_eq!(sim.now() - start, chrono::TimeDelta::days(10));
+    }
+
+    #[tokio::test]
+    async fn every_7th_older_test_stays_locked_until_its_review_is_finished() {
+        let sim = sim(SimConfig { products: 1, tests: 100, ..SimConfig::default() }).await;
+        sim.advance(30 * DAY);
+        let locked = with_status(&sim, 1, &["locked"]);
+        let every_7th: Vec<u64> = (0..100).rev().filter(|n| n % 7 == 0).map(|n| 1_000_000 + n).collect();
+        assert_eq!(locked, every_7th, "the others were reviewed long ago");
+        assert_eq!(with_status(&sim, 1, &["locked", "archived", "cancelled"]).len(), 100);
+
+        assert_eq!(sim.finish_reviews(1, 3), [1_000_000, 1_000_007, 1_000_014], "the oldest first");
+        for id in [1_000_000, 1_000_007, 1_000_014] {
+            assert_eq!(single_status(&sim, id).await, "customer_finalized");
+        }
+        assert_eq!(sim.status_of(1_000_021).as_deref(), Some("locked"));
+        sim.advance(3 * DAY);
+        assert_eq!(sim.status_of(1_000_000).as_deref(), Some("archived"));
+        assert_eq!(with_status(&sim, 1, &["locked"]).len(), every_7th.len() - 3);
+    }
+
+    #[tokio::test]
+    async fn reviews_finished_deep_in_the_list_show_on_the_pages_and_by_id() {
+        let sim = sim(SimConfig { products: 2, tests: 500, ..SimConfig::default() }).await;
+        let before = served_statuses(&sim, 2).await;
+        assert_eq!(before, sim.statuses(2), "statuses() is what the pages serve");
+        let other_product = sim.statuses(1);
+        let finished = sim.finish_reviews(2, 10);
+        assert_eq!(finished, (0..10).map(|k| 2_000_000 + 7 * k).collect::<Vec<_>>());
+
+        let after = served_statuses(&sim, 2).await;
+        assert_eq!(after, sim.statuses(2));
+        let changed: Vec<(usize, u64)> =
+            before.iter().zip(&after).enumerate().filter(|(_, (b, a))| b != a).map(|(k, (b, _))| (k, b.0)).collect();
+        assert_eq!(changed.iter().map(|&(_, id)| id).rev().collect::<Vec<_>>(), finished);
+        assert!(changed.iter().all(|&(offset, _)| offset >= 50), "below the first two pages: {changed:?}");
+        for id in finished {
+            assert_eq!(single_status(&sim, id).await, "customer_finalized");
+            assert_eq!(sim.status_of(id).as_deref(), Some("customer_finalized"));
+        }
+        assert_eq!(served_statuses(&sim, 1).await, other_product, "other products are untouched");
+        let oldest_page = get_json(&sim, "products/2/exploratory_tests?page=20&per_page=25").await;
+        let by_id = get_json(&sim, "exploratory_tests/2000000").await;
+        assert_eq!(oldest_page["exploratory_tests"][24], by_id["exploratory_test"], "the same record both ways");
+
+        sim.add_newer_tests(2, 2);
+        let newest = &sim.statuses(2)[..2];
+        assert_eq!(newest.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [2_000_501, 2_000_500]);
+        assert!(newest.iter().all(|(_, s)| ["running", "waiting"].contains(&s.as_str())), "{newest:?}");
+        assert_eq!(sim.status_of(2_000_502), None);
+    }
+
+    #[tokio::test]
+    async fn bugs_change_with_their_test_and_stop_once_it_is_archived() {
+        let sim = sim(SimConfig { products: 1, tests: 300, ..SimConfig::default() }).await;
+        let settled = with_status(&sim, 1, &["archived", "cancelled"]);
+        let live = with_status(&sim, 1, &["running", "locked", "customer_finalized"]);
+        let (settled_before, live_before) = (bugs_of(&sim, &settled).await, bugs_of(&sim, &live).await);
+        sim.advance(DAY / 2);
+        sim.finish_reviews(1, 100);
+        sim.advance(30 * DAY);
+        assert_eq!(bugs_of(&sim, &settled).await, settled_before, "archived and cancelled tests' bugs stay");
+
+        let statuses = |body: &str| -> BTreeMap<u64, String> {
+            let bugs: Value = serde_json::from_str(body).unwrap();
+            let bugs = bugs["bugs"].as_array().unwrap().iter();
+            bugs.map(|b| (b["id"].as_u64().unwrap(), b["status"].as_str().unwrap().to_owned())).collect()
+        };
+        let (before, after) = (statuses(&live_before), statuses(&bugs_of(&sim, &live).await));
+        let changed = before.iter().filter(|(id, status)| after.get(id) != Some(status)).count();
+        assert!(changed * 2 > before.len(), "{changed} of {} bugs of live tests changed", before.len());
+        assert!(before.keys().all(|id| after.contains_key(id)), "a reported bug stays listed");
+        let words: BTreeSet<&str> = after.values().map(String::as_str).collect();
+        assert_eq!(words, ["accepted", "fixed", "rejected"].into(), "every review is done");
+    }
+
+    #[tokio::test]
+    async fn bugs_are_new_while_the_test_runs_and_forwarded_while_it_awaits_review() {
+        let sim = sim(SimConfig { products: 3, ..SimConfig::default() }).await;
+        let running: Vec<u64> = (1..=3).flat_map(|p| with_status(&sim, p, &["running"])).collect();
+        let words = |body: String| -> BTreeSet<String> {
+            let bugs: Value = serde_json::from_str(&body).unwrap();
+            bugs["bugs"].as_array().unwrap().iter().map(|b| b["status"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(words(bugs_of(&sim, &running).await), ["new".to_owned()].into());
+        sim.advance(DAY / 4);
+        assert!(running.iter().all(|&id| sim.status_of(id).as_deref() == Some("locked")));
+        assert_eq!(words(bugs_of(&sim, &running).await), ["forwarded".to_owned()].into());
+    }
+
+    #[tokio::test]
+    async fn controls_work_over_http_with_the_token() {
+        let sim = sim(SimConfig { tests: 100, ..SimConfig::default() }).await;
+        let start = sim.now();
+        let now = post(&sim, "advance?hours=1.5").await;
+        let now = chrono::DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap();
+        assert_eq!(now, sim.now());
+        assert_eq!(sim.now() - start, chrono::TimeDelta::minutes(90));
+
+        let finished = post(&sim, "finish-reviews?product=3&count=2").await;
+        assert_eq!(ids_of(&finished["finished"]), [3_000_000, 3_000_007]);
+        assert_eq!(sim.status_of(3_000_007).as_deref(), Some("customer_finalized"));
+
+        for bad in ["advance", "advance?hours=-1", "advance?hours=x", "advance?hours=1e300", "finish-reviews?product=3"]
+        {
+            assert_eq!(post_with_token(&sim, bad, sim.token()).await.0, 400, "{bad}");
+        }
+        for bad in ["finish-reviews?product=9&count=1", "finish-reviews?product=1&count=0", "finish-reviews?count=1"] {
+            assert_eq!(post_with_token(&sim, bad, sim.token()).await.0, 400, "{bad}");
+        }
+        assert_eq!(post_with_token(&sim, "advance?hours=1", "wrong").await.0, 401);
+        assert_eq!(post_with_token(&sim, "rewind?hours=1", sim.token()).await.0, 404);
+        let response = reqwest::Client::new()
+            .get(format!("{}/advance?hours=1", sim.control_url()))
+            .header("Authorization", format!("Token {}", sim.token()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405);
+        assert_eq!(sim.now() - start, chrono::TimeDelta::minutes(90), "refused controls change nothing");
+
+        let logged: Vec<_> = sim.requests().into_iter().map(|r| (r.method, r.path, r.status)).take(2).collect();
+        let expected = [
+            ("POST".to_owned(), "/_sim/advance".to_owned(), 200),
+            ("POST".to_owned(), "/_sim/finish-reviews".to_owned(), 200),
+        ];
+        assert_eq!(logged, expected);
+    }
+
+    #[tokio::test]
+    async fn the_same_controls_serve_the_same_bytes() {
+        let config = SimConfig { products: 2, tests: 200, seed: 3, ..SimConfig::default() };
+        let (a, b, other) = (sim(config.clone()).await, sim(config.clone()).await, sim(config).await);
+        for sim in [&a, &b, &other] {
+            sim.advance(DAY);
+            sim.finish_reviews(1, 4);
+            sim.add_newer_tests(2, 3);
+            sim.advance(DAY / 3);
+        }
+        other.finish_reviews(1, 1);
+        let all_bugs = (0..=200).map(|n| (1_000_000 + n).to_string()).collect::<Vec<_>>().join(",");
+        let paths = [
+            "products/1/exploratory_tests?page=6&per_page=25".to_owned(),
+            "products/2/exploratory_tests?page=1&per_page=10".to_owned(),
+            "exploratory_tests/1000021".to_owned(),
+            format!("bugs?filter_test_cycle_ids={all_bugs}"),
+        ];
+        for path in &paths {
+            assert_eq!(get(&a, path).await.1, get(&b, path).await.1, "{path}");
+        }
+        assert_eq!(a.statuses(1), b.statuses(1));
+        // Test 28, the 5th stuck one, is on page 7 (offsets 150 to 174).
+        let page = "products/1/exploratory_tests?page=7&per_page=25";
+        assert!(get(&a, page).await.1 != get(&other, page).await.1, "one more finished review shows");
     }
 
     #[tokio::test]

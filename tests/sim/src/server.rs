@@ -1,9 +1,11 @@
 //! HTTP side of the simulator: one fallback handler that logs, injects faults,
 //! authenticates and routes every request by hand, so the whole request path is in one place.
+//! Besides the API it serves the controls under `/_sim/` (advance the clock, finish reviews)
+//! for tools outside the process.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,15 +15,18 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::faults::{Faults, Injected};
-use crate::generation::{Catalog, MAX_TESTS_PER_PRODUCT, ProductData, TEST_ID_STRIDE};
+use crate::generation::{Catalog, ProductData, TEST_ID_STRIDE};
+use crate::lifecycle::{Status, Timeline};
 use crate::{RequestRecord, SimConfig};
 
 const BASE_PATH: &str = "/customer/v2/";
+pub const CONTROL_PATH: &str = "/_sim/";
 /// Without `page`, the API answers with the newest 150 tests.
 const UNPAGED_LIMIT: u64 = 150;
 const DEFAULT_PER_PAGE: u64 = 25;
@@ -63,8 +68,8 @@ pub struct SimState {
     seed: u64,
     injected: Mutex<Faults>,
     catalog: Catalog,
-    /// Number of tests per product, indexed by product id - 1; only ever grows.
-    test_counts: Vec<AtomicU32>,
+    /// The clock, and per product the number of tests and what the controls did.
+    timeline: RwLock<Timeline>,
     log: Mutex<RequestLog>,
     /// Requests being answered now, and the most there have been at once.
     in_flight: AtomicUsize,
@@ -77,14 +82,14 @@ pub struct SimState {
 impl SimState {
     pub fn new(config: SimConfig) -> Self {
         let catalog = Catalog::new(config.seed, config.products, config.features);
-        let test_counts = catalog.products().map(|_| AtomicU32::new(config.tests)).collect();
+        let timeline = RwLock::new(Timeline::new(config.products, config.tests));
         SimState {
             token: config.token,
             latency: config.latency,
             seed: config.seed,
             injected: Mutex::new(config.faults),
             catalog,
-            test_counts,
+            timeline,
             log: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             peak_in_flight: AtomicUsize::new(0),
@@ -97,24 +102,53 @@ impl SimState {
         &self.token
     }
 
-    fn counter(&self, product_id: u64) -> Option<&AtomicU32> {
-        let index = usize::try_from(product_id.checked_sub(1)?).ok()?;
-        self.test_counts.get(index)
+    fn timeline(&self) -> RwLockReadGuard<'_, Timeline> {
+        self.timeline.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn timeline_mut(&self) -> RwLockWriteGuard<'_, Timeline> {
+        self.timeline.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn test_count(&self, product_id: u64) -> u32 {
-        self.counter(product_id).map_or(0, |count| count.load(Ordering::Acquire))
+        self.timeline().count(product_id)
     }
 
     /// Appends tests to a product; returns false for an unknown product.
     pub fn add_tests(&self, product_id: u64, count: u32) -> bool {
-        let Some(counter) = self.counter(product_id) else {
-            return false;
-        };
-        let grow = |current: u32| Some(current.saturating_add(count).min(MAX_TESTS_PER_PRODUCT));
-        // The closure never returns None, so the update always succeeds.
-        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, grow);
-        true
+        self.timeline_mut().add_tests(product_id, count)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        instant(self.timeline().now())
+    }
+
+    /// Moves the clock forward; returns the new now.
+    pub fn advance(&self, by: Duration) -> DateTime<Utc> {
+        let mut timeline = self.timeline_mut();
+        timeline.advance(i64::try_from(by.as_secs()).unwrap_or(i64::MAX));
+        instant(timeline.now())
+    }
+
+    /// Finishes the reviews of up to `count` locked tests, oldest first; None for an unknown product.
+    pub fn finish_reviews(&self, product_id: u64, count: usize) -> Option<Vec<u64>> {
+        let product = self.catalog.product(product_id)?;
+        let finished = self.timeline_mut().finish_reviews(product, count);
+        Some(finished.into_iter().map(|n| product.test_id(n)).collect())
+    }
+
+    /// Every test's id and status, newest first; None for an unknown product.
+    pub fn statuses(&self, product_id: u64) -> Option<Vec<(u64, Status)>> {
+        let product = self.catalog.product(product_id)?;
+        let timeline = self.timeline();
+        let newest_first = (0..timeline.count(product_id)).rev();
+        Some(newest_first.map(|n| (product.test_id(n), timeline.status(product, n))).collect())
+    }
+
+    pub fn status_of(&self, test_id: u64) -> Option<Status> {
+        let timeline = self.timeline();
+        let (product, n) = locate(self, &timeline, test_id)?;
+        Some(timeline.status(product, n))
     }
 
     fn log(&self) -> MutexGuard<'_, RequestLog> {
@@ -189,6 +223,12 @@ pub async fn serve(listener: TcpListener, state: Arc<SimState>) {
 async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let sequence = state.log_arrival(&parts);
+    if parts.uri.path().starts_with(CONTROL_PATH) {
+        // Controls steer a run, so neither latency nor faults reach them.
+        let response = control(&state, &parts).unwrap_or_else(Failure::into_response);
+        state.log().set_status(sequence, response.status().as_u16());
+        return response;
+    }
     let now = state.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
     state.peak_in_flight.fetch_max(now, Ordering::AcqRel);
     if !state.latency.is_zero() {
@@ -291,19 +331,24 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 
 type Params = Vec<(String, String)>;
 
-fn respond(state: &SimState, parts: &Parts) -> Result<Vec<u8>, Failure> {
+/// Checks the token and the method, and parses the query.
+fn admit(state: &SimState, parts: &Parts, method: Method) -> Result<Params, Failure> {
     if !authorized(&parts.headers, &state.token) {
         return Err(Failure::new(StatusCode::UNAUTHORIZED, "missing or invalid API token"));
     }
-    if parts.method != Method::GET {
-        return Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported"));
+    if parts.method != method {
+        return Err(Failure::new(StatusCode::METHOD_NOT_ALLOWED, format!("only {method} is supported here")));
     }
+    Query::<Params>::try_from_uri(&parts.uri)
+        .map(|query| query.0)
+        .map_err(|error| Failure::bad_request(format!("invalid query string: {error}")))
+}
+
+fn respond(state: &SimState, parts: &Parts) -> Result<Vec<u8>, Failure> {
+    let params = admit(state, parts, Method::GET)?;
     let Some(rest) = parts.uri.path().strip_prefix(BASE_PATH) else {
         return Err(Failure::not_found("endpoint"));
     };
-    let params = Query::<Params>::try_from_uri(&parts.uri)
-        .map_err(|error| Failure::bad_request(format!("invalid query string: {error}")))?
-        .0;
     // Tolerate a trailing slash, as clients joining base URLs often produce one.
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     route(state, &segments, &params)
@@ -376,28 +421,30 @@ fn tests_page(state: &SimState, product: &ProductData, params: &Params) -> Resul
         Some(page) => ((page - 1).saturating_mul(per_page), per_page),
         None => (0, UNPAGED_LIMIT),
     };
-    let count = u64::from(state.test_count(product.id()));
+    let timeline = state.timeline();
+    let count = u64::from(timeline.count(product.id()));
     let first = skip.min(count);
     let last = skip.saturating_add(take).min(count);
     if state.injected().breaks_page(product.id(), first..last) {
         return Err(Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "a test on this page could not be rendered"));
     }
-    let tests: Vec<_> = (first..last).map(|k| product.test((count - 1 - k) as u32)).collect();
+    let tests: Vec<_> = (first..last).map(|k| timeline.test(product, (count - 1 - k) as u32)).collect();
     Ok(envelope("exploratory_tests", &tests))
 }
 
 /// Finds the product and index a test id stands for, if that test exists.
-fn locate(state: &SimState, test_id: u64) -> Option<(&ProductData, u32)> {
+fn locate<'s>(state: &'s SimState, timeline: &Timeline, test_id: u64) -> Option<(&'s ProductData, u32)> {
     let product = state.catalog.product(test_id / TEST_ID_STRIDE)?;
     let n = u32::try_from(test_id % TEST_ID_STRIDE).ok()?;
-    (n < state.test_count(product.id())).then_some((product, n))
+    (n < timeline.count(product.id())).then_some((product, n))
 }
 
 fn single_test(state: &SimState, id: &str) -> Result<Vec<u8>, Failure> {
+    let timeline = state.timeline();
     id.parse()
         .ok()
-        .and_then(|id| locate(state, id))
-        .map(|(product, n)| envelope("exploratory_test", &product.test(n)))
+        .and_then(|id| locate(state, &timeline, id))
+        .map(|(product, n)| envelope("exploratory_test", &timeline.test(product, n)))
         .ok_or_else(|| Failure::not_found("exploratory test"))
 }
 
@@ -410,9 +457,46 @@ fn bugs(state: &SimState, params: &Params) -> Result<Vec<u8>, Failure> {
         let timeout = StatusCode::from_u16(524).expect("a valid status code");
         return Err(Failure::new(timeout, "the bugs of these tests could not be listed in time"));
     }
-    let list: Vec<_> =
-        ids.into_iter().filter_map(|id| locate(state, id)).flat_map(|(product, n)| product.bugs(n)).collect();
+    let timeline = state.timeline();
+    let list: Vec<_> = ids
+        .into_iter()
+        .filter_map(|id| locate(state, &timeline, id))
+        .flat_map(|(product, n)| timeline.bugs(product, n))
+        .collect();
     Ok(envelope("bugs", &list))
+}
+
+// ---- Controls ----------------------------------------------------------------------------
+
+/// `POST /_sim/advance?hours=N` and `POST /_sim/finish-reviews?product=P&count=N`.
+fn control(state: &SimState, parts: &Parts) -> Result<Response, Failure> {
+    let params = admit(state, parts, Method::POST)?;
+    let body = match parts.uri.path().strip_prefix(CONTROL_PATH) {
+        Some("advance") => advance(state, &params)?,
+        Some("finish-reviews") => finish_reviews(state, &params)?,
+        _ => return Err(Failure::not_found("control")),
+    };
+    Ok(json(StatusCode::OK, body))
+}
+
+/// Moves the clock by `hours` (a non-negative number, fractions allowed); answers the new now.
+fn advance(state: &SimState, params: &Params) -> Result<Vec<u8>, Failure> {
+    let invalid = || Failure::bad_request("hours must be a non-negative number");
+    let hours: f64 = param(params, "hours").ok_or_else(invalid)?.parse().map_err(|_| invalid())?;
+    let by = Duration::try_from_secs_f64(hours * 3600.0).map_err(|_| invalid())?;
+    Ok(envelope("now", &state.advance(by).to_rfc3339_opts(SecondsFormat::Secs, true)))
+}
+
+fn finish_reviews(state: &SimState, params: &Params) -> Result<Vec<u8>, Failure> {
+    let product = positive(params, "product")?.ok_or_else(|| Failure::bad_request("product is required"))?;
+    let count = positive(params, "count")?.ok_or_else(|| Failure::bad_request("count is required"))?;
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let finished = state.finish_reviews(product, count).ok_or_else(|| Failure::bad_request("no such product"))?;
+    Ok(envelope("finished", &finished))
+}
+
+fn instant(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).expect("the clock stays in chrono's range")
 }
 
 #[cfg(test)]

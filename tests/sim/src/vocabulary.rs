@@ -1,6 +1,7 @@
-//! The words and fixed tables the simulated account is made of: names, statuses, texts,
-//! platforms and devices. Generation (`generation.rs`) picks from them by seeded index, so
-//! changing or reordering an entry changes the bytes the simulator serves.
+//! The words and fixed tables the simulated account is made of: names, texts, platforms and
+//! devices (statuses come from the clock, in `lifecycle.rs`). Generation (`generation.rs`)
+//! picks from them by seeded index, so changing or reordering an entry changes the bytes the
+//! simulator serves.
 
 use serde::Serialize;
 
@@ -63,17 +64,6 @@ pub const ENVIRONMENTS: &[(&str, &str)] =
 
 pub const TEST_KINDS: &[&str] =
     &["Exploratory test", "Regression run", "Release check", "Smoke test", "Usability session"];
-pub const STATUSES: &[&str] = &[
-    "archived",
-    "archived",
-    "customer_finalized",
-    "customer_finalized",
-    "locked",
-    "cancelled",
-    "running",
-    "waiting",
-    "initialized",
-];
 pub const TESTING_TYPES: &[Option<&str>] =
     &[Some("coverage"), Some("coverage"), Some("focused"), Some("usability"), Some("rapid"), None];
 pub const REVIEW_STATUSES: &[&str] = &["review_successful", "review_successful", "review_failed"];
@@ -195,7 +185,6 @@ pub const BUG_TITLES: &[&str] = &[
     "Overlapping text in the footer on small screens",
 ];
 pub const SEVERITIES: &[&str] = &["low", "high", "critical", "visual", "content"];
-pub const BUG_STATUSES: &[&str] = &["accepted", "rejected", "forwarded", "fixed", "new"];
 pub const TESTERS: &[&str] = &["ana_k", "bughunter42", "l.morales", "tester_tim", "qa_priya"];
 pub const STEPS: &[&str] = &[
     "Open the start page.",
