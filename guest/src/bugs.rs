@@ -8,6 +8,7 @@ use crate::bindings::store::BugCandidate;
 use crate::bindings::types::{Phase, SyncError, Timestamp};
 use crate::failures::{self, Verdict};
 use crate::host::{Fetched, Host};
+use crate::ids;
 use crate::tally::Tally;
 
 /// Test ids per bugs request, as the API is known to answer in time.
@@ -93,8 +94,10 @@ fn store<H: Host>(
     list: Fetched<H::Payload, BugSummary>,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
+    let source = format!("the bugs of {}", failures::test_list(batch));
+    let storable = list.items.iter().filter(|b| ids::storable(b.id, "bug", &source, &mut tally.warnings));
     let (ids, strays): (Vec<&BugSummary>, Vec<&BugSummary>) =
-        list.items.iter().partition(|b| b.test_id.is_some_and(|t| batch.contains(&t)));
+        storable.partition(|b| b.test_id.is_some_and(|t| batch.contains(&t)));
     for stray in strays {
         tally.warnings.push(format!(
             "bug {} was listed for tests {} but names {}; not stored",

@@ -60,6 +60,9 @@ impl Host for Imports {
     fn log(&mut self, level: Level, message: &str) {
         events::log(level, message)
     }
+    fn phase_finished(&mut self, phase: Phase, items: u32) {
+        events::phase_finished(phase, items)
+    }
     fn report_progress(&mut self, update: Progress) {
         events::report_progress(update)
     }

@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use crate::bindings::customer_api::{EndTime, TestSummary, TestsPageRequest};
 use crate::bindings::store::TestsCoverage;
 use crate::bindings::types::Timestamp;
+use crate::ids;
 
 pub const PAGE_SIZE: u32 = 25;
 /// After this many pages in a row of which not one test could be fetched, the product's
@@ -134,6 +135,11 @@ impl ProductCursor {
             return decision;
         }
         self.broken_pages = 0;
+        // A test a store cannot hold is skipped, but still takes its place on the page.
+        let source = format!("page {} of products/{}/exploratory_tests", self.page, self.product_id);
+        let what = format!("product {}: test", self.product_id);
+        let fresh: Vec<&TestSummary> =
+            fresh.into_iter().filter(|t| ids::storable(t.id, &what, &source, &mut decision.warnings)).collect();
         let kept: Vec<&TestSummary> =
             fresh.iter().copied().filter(|t| keep(self.product_id, self.since, t, &mut decision.warnings)).collect();
         if kept.is_empty() && !fresh.is_empty() {
@@ -386,5 +392,17 @@ mod tests {
         assert!(!covers(TestsCoverage::Since(20), None));
         assert!(!covers(TestsCoverage::None, Some(20)));
         assert!(covers(TestsCoverage::All, None));
+    }
+
+    #[test]
+    fn a_test_id_no_store_can_hold_is_skipped_with_a_warning_and_the_walk_goes_on() {
+        let mut cursor = ProductCursor::new(1, None, false, TestsCoverage::None);
+        let mut page = page_of(1_000, PAGE_SIZE as usize - 1);
+        page.insert(3, TestSummary { id: u64::MAX, end_at: EndTime::Missing });
+        let decision = cursor.accept(&page, &HashSet::new());
+        assert_eq!(decision.write.len(), PAGE_SIZE as usize - 1);
+        assert!(!decision.write.contains(&u64::MAX));
+        assert!(decision.warnings[0].contains("test 18446744073709551615 from page 1 of products/1/exploratory_tests"));
+        assert_eq!(cursor.next_request().map(|r| r.page), Some(2), "the page was full, so the walk goes on");
     }
 }

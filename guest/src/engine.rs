@@ -7,7 +7,7 @@ use crate::bindings::types::{Phase, SyncError, SyncRequest, SyncResult, Trigger}
 use crate::failures::{self, Verdict};
 use crate::host::Host;
 use crate::tally::Tally;
-use crate::{bugs, features, lock, new_tests, nuke, plan};
+use crate::{bugs, features, ids, lock, new_tests, nuke, plan};
 
 pub fn execute_sync<H: Host>(host: &mut H, request: &SyncRequest, trigger: Trigger) -> Result<SyncResult, SyncError> {
     let started = host.monotonic_nanos();
@@ -30,7 +30,8 @@ fn run_locked<H: Host>(
 ) -> Result<(), SyncError> {
     let started = host.now();
     // Listing the products first checks the token before anything is written.
-    let listed = host.list_products().map_err(|e| failures::whole_sync_error(&e))?;
+    let mut listed = host.list_products().map_err(|e| failures::whole_sync_error(&e))?;
+    listed.items.retain(|p| ids::storable(p.id, "product", "products", &mut tally.warnings));
     let (products, missing) = plan::products_in_scope(&listed.items, &request.scope);
     tally.warnings.extend(missing.iter().map(|id| format!("product {id} is not in the account; skipped it")));
     run_phases(host, request, phases, &listed.body, &products, tally)?;
@@ -60,8 +61,10 @@ fn run_phases<H: Host>(
             Phase::NewTests => new_tests::sync(host, products, since, force, tally),
             Phase::Bugs => bugs::sync(host, &product_ids, since, force, tally),
         })?;
-        // A write-behind store reports a failed write here at the latest.
+        // A write-behind store reports a failed write here at the latest, so only now is
+        // the phase's work on disk.
         host.flush().map_err(SyncError::StoreFailed)?;
+        host.phase_finished(phase, tally.items_of(phase));
     }
     Ok(())
 }
@@ -92,7 +95,9 @@ fn sync_features<H: Host>(host: &mut H, products: &[ProductSummary], tally: &mut
                 Err(e) => apply(host, failures::judge(&e, product.id, "features"), tally)?,
             }
         }
-        let placements = features::merge(lists.iter().map(|(s, l)| (*s, l.items.as_slice())));
+        let mut placements = features::merge(lists.iter().map(|(s, l)| (*s, l.items.as_slice())));
+        let (what, source) = (format!("product {}: feature", product.id), format!("products/{}/features", product.id));
+        placements.retain(|f| ids::storable(f.id, &what, &source, &mut tally.warnings));
         let bodies: Vec<&H::Payload> = lists.iter().map(|(_, l)| &l.body).collect();
         if !bodies.is_empty() {
             host.write_features(product.id, &bodies, &placements).map_err(SyncError::StoreFailed)?;
@@ -217,7 +222,7 @@ mod tests {
 
         let mut host = FakeHost::account(2, 1, 3);
         host.lock_unavailable = true;
-        assert!(matches!(host.sync(sync_request(None)), Err(SyncError::StoreFailed(_))));
+        assert!(matches!(host.sync(sync_request(None)), Err(SyncError::LockFailed(_))));
         assert_eq!(host.calls, ["acquire"]);
     }
 
@@ -287,5 +292,22 @@ mod tests {
         assert_eq!(result.errors.len(), 2);
         assert!(host.log.iter().any(|m| m.contains("products/2/features")), "{:?}", host.log);
         assert_eq!(host.stored_tests.len(), 60);
+    }
+
+    #[test]
+    fn each_phase_is_reported_finished_only_after_its_writes_committed() {
+        let mut host = FakeHost::account(3, 5, 60);
+        host.sync(sync_request(None)).unwrap();
+        let at = |call: &str| {
+            host.calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("{call}: {:?}", host.calls))
+        };
+        let finished = at("phase_finished Phase::Products 3");
+        assert_eq!(host.calls[finished - 1], "flush");
+        assert!(at("phase_finished Phase::Features 15") < at("phase_finished Phase::NewTests 180"));
+
+        let mut host = FakeHost::account(2, 1, 3);
+        host.failing_writes = true;
+        host.sync(sync_request(None)).unwrap_err();
+        assert!(!host.calls.iter().any(|c| c.starts_with("phase_finished Phase::NewTests")), "{:?}", host.calls);
     }
 }

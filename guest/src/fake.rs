@@ -234,6 +234,9 @@ impl Host for FakeHost {
         self.clock
     }
     fn report_progress(&mut self, _update: Progress) {}
+    fn phase_finished(&mut self, phase: Phase, items: u32) {
+        self.calls.push(format!("phase_finished {phase:?} {items}"));
+    }
     fn sync_started(&mut self, _trigger: Trigger, _phases: &[Phase]) -> u64 {
         self.calls.push("started".into());
         7

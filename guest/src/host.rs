@@ -28,6 +28,7 @@ pub trait Host {
     fn monotonic_nanos(&mut self) -> u64;
     fn log(&mut self, level: Level, message: &str);
     fn report_progress(&mut self, update: Progress);
+    fn phase_finished(&mut self, phase: Phase, items: u32);
     fn sync_started(&mut self, trigger: Trigger, phases: &[Phase]) -> u64;
     fn sync_finished(&mut self, run_id: u64, outcome: &Result<SyncResult, SyncError>);
 

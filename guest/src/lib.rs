@@ -10,6 +10,7 @@ pub mod engine;
 pub mod failures;
 pub mod features;
 pub mod host;
+pub mod ids;
 pub mod lock;
 pub mod new_tests;
 pub mod nuke;

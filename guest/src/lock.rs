@@ -52,22 +52,23 @@ pub fn take<H: Host>(host: &mut H, trigger: Trigger) -> Result<Option<String>, S
                 }
                 return Ok(warning);
             }
-            Err(AcquireError::Unavailable(message)) => return Err(SyncError::StoreFailed(message)),
+            Err(AcquireError::Unavailable(message)) => return Err(SyncError::LockFailed(message)),
             Err(AcquireError::Held(facts)) => facts,
         };
         let now = host.now();
         if let Some(hung) = hung_error(&facts, now) {
             return Err(SyncError::LockBusy(hung));
         }
-        if !announced {
-            host.log(Level::Warn, &format!("Waiting for the sync lock held by {}…", describe(&facts, now)));
-            announced = true;
-        }
+        // Asked first: a host that will not wait (`--no-wait`) must not say it is waiting.
         if !host.wait_for_release() {
             return Err(SyncError::LockBusy(format!(
                 "another sync holds the lock: {}; try again when it has finished",
                 describe(&facts, now)
             )));
+        }
+        if !announced {
+            host.log(Level::Warn, &format!("Waiting for the sync lock held by {}…", describe(&facts, now)));
+            announced = true;
         }
     }
 }
@@ -373,6 +374,18 @@ mod tests {
     #[test]
     fn an_unavailable_lock_file_fails_the_sync() {
         let mut host = FakeHost { lock_unavailable: true, ..Default::default() };
-        assert!(matches!(take(&mut host, Trigger::Cli), Err(SyncError::StoreFailed(m)) if m.contains("sync.lock")));
+        assert!(matches!(take(&mut host, Trigger::Cli), Err(SyncError::LockFailed(m)) if m.contains("sync.lock")));
+    }
+
+    #[test]
+    fn a_host_that_will_not_wait_never_says_it_is_waiting() {
+        let mut host = FakeHost {
+            lock_holder: Some(written(ProcessState::Running, 10_000)),
+            waits_until_free: u32::MAX,
+            wait_budget: 0,
+            ..Default::default()
+        };
+        assert!(matches!(take(&mut host, Trigger::Cli), Err(SyncError::LockBusy(_))));
+        assert!(host.log.iter().all(|l| !l.contains("Waiting")), "{:?}", host.log);
     }
 }

@@ -16,7 +16,7 @@ use crate::bindings::store::{Neighbour, ProblemRange, ProblemReport};
 use crate::bindings::types::{SyncError, Timestamp};
 use crate::host::{ApiResult, Fetched, Host};
 use crate::salvage::Salvaged;
-use crate::{discovery, failures};
+use crate::{discovery, failures, ids};
 
 /// What a sync did about problem ranges, for the tally.
 #[derive(Default, Debug, PartialEq)]
@@ -258,13 +258,18 @@ fn write_recovered<H: Host>(
     pages: &[Fetched<H::Payload, TestSummary>],
     retried: &mut Retried,
 ) -> Result<(), SyncError> {
-    let ids: Vec<u64> = pages.iter().flat_map(|p| p.items.iter().map(|t| t.id)).collect();
-    let known: HashSet<u64> = host.known_tests(&ids).map_err(SyncError::StoreFailed)?.into_iter().collect();
+    let fetched: Vec<u64> = pages.iter().flat_map(|p| p.items.iter().map(|t| t.id)).collect();
+    let known: HashSet<u64> = host.known_tests(&fetched).map_err(SyncError::StoreFailed)?.into_iter().collect();
+    let what = format!("product {product_id}: test");
     for page in pages {
+        let warnings = &mut retried.warnings;
         let write: Vec<u64> = page
             .items
             .iter()
-            .filter(|t| discovery::keep(product_id, since, t, &mut retried.warnings))
+            .filter(|t| {
+                ids::storable(t.id, &what, "a problem range", warnings)
+                    && discovery::keep(product_id, since, t, warnings)
+            })
             .map(|t| t.id)
             .collect();
         if write.is_empty() {

@@ -28,6 +28,16 @@ impl Tally {
         Ok(())
     }
 
+    /// The rows a phase wrote.
+    pub fn items_of(&self, phase: Phase) -> u32 {
+        match phase {
+            Phase::Products => self.products_synced,
+            Phase::Features => self.features_refreshed,
+            Phase::NewTests => self.tests_discovered + self.tests_updated,
+            Phase::Bugs => self.bugs_refreshed,
+        }
+    }
+
     pub fn finish(self, duration_seconds: f64) -> SyncResult {
         SyncResult {
             phases_completed: self.phases_completed,

@@ -89,7 +89,24 @@ pub struct SyncRequest {
     pub trigger: Trigger,
 }
 
+/// The most product ids a request may name. An account has tens of products; the bound
+/// keeps a runaway list from filling the engine's memory (its cap is the host's to set).
+pub const MAX_PRODUCT_IDS: usize = 10_000;
+
 impl SyncRequest {
+    /// Refuses, before it reaches the engine, a request larger than the host feeds an
+    /// engine instance.
+    pub fn check(&self) -> Result<(), SyncError> {
+        match &self.scope.product_ids {
+            Some(ids) if ids.len() > MAX_PRODUCT_IDS => Err(SyncError::InvalidRequest(format!(
+                "{} product ids is more than the {MAX_PRODUCT_IDS} one sync takes; sync them in parts, or leave the \
+                 list out to sync every product",
+                ids.len()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Products, features and new tests of `scope`: what the CLI, the scheduler and MCP run.
     pub fn default_phases(scope: Scope, options: Options, trigger: Trigger) -> Self {
         Self { phases: vec![Phase::Products, Phase::Features, Phase::NewTests], scope, options, trigger }
@@ -120,6 +137,8 @@ pub struct SyncResult {
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyncError {
     LockBusy(String),
+    /// The lock file could not be used at all.
+    LockFailed(String),
     Unauthorized(String),
     Forbidden(String),
     InvalidRequest(String),
@@ -131,6 +150,7 @@ impl std::fmt::Display for SyncError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SyncError::LockBusy(m) => write!(f, "sync lock busy: {m}"),
+            SyncError::LockFailed(m) => write!(f, "sync lock error: {m}"),
             SyncError::Unauthorized(m) => write!(f, "token rejected: {m}"),
             SyncError::Forbidden(m) => write!(f, "access forbidden: {m}"),
             SyncError::InvalidRequest(m) => write!(f, "invalid request: {m}"),

@@ -6,6 +6,10 @@ use crate::model::{Level, Phase, Progress};
 pub trait Observer: Send {
     fn log(&mut self, level: Level, message: &str);
     fn progress(&mut self, update: &Progress);
+    /// A phase ran to its end and its writes have all committed.
+    fn phase_finished(&mut self, phase: Phase, items: u32) {
+        tracing::info!(target: "progress", "{}", Milestones::finished(phase, items));
+    }
 }
 
 /// Sends everything to `tracing` (stderr, honouring `RUST_LOG`).
@@ -15,11 +19,10 @@ pub struct TracingObserver {
 }
 
 /// Picks from the progress updates the ones a person follows: a phase starts, a
-/// product is done, a phase is finished.
+/// product is done. That a phase finished comes apart, once its writes committed.
 #[derive(Default)]
 pub struct Milestones {
     phase: Option<Phase>,
-    phase_finished: bool,
 }
 
 impl Milestones {
@@ -28,17 +31,17 @@ impl Milestones {
         let mut milestones = Vec::new();
         if self.phase != Some(update.phase) {
             self.phase = Some(update.phase);
-            self.phase_finished = false;
             milestones.push(format!("{phase} phase started"));
         }
         if let Some(product) = update.product_id {
             milestones.push(format!("{phase}: product {product} done ({}/{})", update.done, update.total));
         }
-        if !self.phase_finished && update.done == update.total {
-            self.phase_finished = true;
-            milestones.push(format!("{phase} phase finished: {} rows written", update.items));
-        }
         milestones
+    }
+
+    /// `new_tests phase finished: 180 rows written`.
+    pub fn finished(phase: Phase, items: u32) -> String {
+        format!("{} phase finished: {items} rows written", phase.name())
     }
 }
 

@@ -20,9 +20,6 @@ use crate::model::{Phase, SyncError, SyncRequest, SyncResult};
 use crate::observe::Observer;
 use crate::runtime::EngineRuntime;
 
-/// Guest memory cap: the engine holds summaries, never bodies, so this is generous.
-const MAX_GUEST_MEMORY: usize = 256 << 20;
-
 /// Everything a sync needs to reach the API and the database.
 pub struct Settings {
     pub base_url: String,
@@ -86,6 +83,9 @@ impl SyncService {
 
     /// Runs `call`, or waits for the sync of this service that covers it.
     pub async fn sync(&self, call: SyncRequest, observer: Box<dyn Observer>) -> Finished {
+        if let Err(refused) = call.check() {
+            return Arc::new(Ok(Err(refused)));
+        }
         let flight = match self.board(call) {
             Boarding::Join(mut finished) => return joined(&mut finished).await,
             Boarding::Lead(flight) => flight,
@@ -126,7 +126,7 @@ impl SyncService {
             ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight, settings.request_timeout)?;
         let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
         let lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
-        let state = HostState::new(api, db, lock, observer, self.stop_reason.clone(), MAX_GUEST_MEMORY);
+        let state = HostState::new(api, db, lock, observer, self.stop_reason.clone());
         let (outcome, mut state) = self.runtime.execute(state, call).await;
         if let Err(trap) = &outcome {
             state.close_open_run("failure", format!("{trap:#}"));

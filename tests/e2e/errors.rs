@@ -126,3 +126,13 @@ async fn a_token_rejected_mid_sync_stops_everything_and_the_sync_log_says_why() 
                   AND duration_seconds >= 0 AND completed_at IS NOT NULL";
     assert_eq!(crate::support::count(&db, failed), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_product_ids_than_a_sync_takes_are_refused_naming_the_limit() {
+    let account = Account::start(1, 1, 1).await;
+    let ids: Vec<String> = (1..=10_001).map(|id| id.to_string()).collect();
+    let run = account.sync(&["--product-ids", &ids.join(","), "--json"]).await.expect(1);
+    assert!(run.stderr.contains("10001 product ids is more than the 10000 one sync takes"), "{}", run.stderr);
+    assert!(account.sim.requests().is_empty(), "nothing was asked of the API");
+    assert!(!account.db().exists(), "nothing was written");
+}

@@ -55,6 +55,20 @@ async fn broken_offsets_lose_only_their_tests_are_recorded_and_are_recovered_lat
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_range_still_failing_is_counted_once_per_sync() {
+    let faults = Faults { bad_offsets: [(2, [37, 38].into())].into(), ..Faults::default() };
+    let account = account_with(2, 200, faults).await;
+    account.sync(&["--json"]).await.expect(2);
+    // The retry meets the range first, then the walk's second page meets it again.
+    let json = account.sync(&["--json"]).await.expect(2).json();
+    let errors: Vec<&str> = json["errors"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
+    assert_eq!(errors.iter().filter(|e| e.contains("offsets 37-38")).count(), 1, "{errors:?}");
+    let recorded = problems(&account).await;
+    assert_eq!(recorded.as_array().unwrap().len(), 1, "{recorded}");
+    assert_eq!(recorded[0]["attempts"], 2, "one attempt per sync");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rate_limits_are_waited_out_as_the_api_asks() {
     let faults = Faults { rate_limit_every: Some(5), retry_after_secs: 1, ..Faults::default() };
     let account = account_with(3, 60, faults).await;

@@ -9,6 +9,9 @@ use crate::model::{Level, Phase, Progress, SyncError, SyncResult};
 impl Host for HostState {
     fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
         self.observer.log(level.into(), &message);
+        if matches!(level, wit::Level::Error) {
+            self.last_engine_error = Some(message);
+        }
         Ok(())
     }
 
@@ -19,6 +22,11 @@ impl Host for HostState {
             // Dates the end of a sync that gets interrupted; a failed write shows at the next flush.
             let _ = self.db.write(move |db| db.touch_run(run_id).map_err(|e| e.to_string()));
         }
+        Ok(())
+    }
+
+    fn phase_finished(&mut self, phase: wit_types::Phase, items: u32) -> wasmtime::Result<()> {
+        self.observer.phase_finished(phase.into(), items);
         Ok(())
     }
 

@@ -14,7 +14,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
 use crate::api::ApiClient;
 use crate::db::writer::StoreWriter;
@@ -25,7 +24,6 @@ use crate::observe::Observer;
 /// closing of an unfinished sync's row) before the lock is released.
 pub struct HostState {
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
     pub(crate) api: ApiClient,
     pub(crate) db: StoreWriter,
     pub(crate) lock: SyncLock,
@@ -35,8 +33,8 @@ pub struct HostState {
     /// Why the sync was stopped, if its caller stopped it (a signal, a shutdown).
     pub(crate) stop_reason: Arc<OnceLock<String>>,
     pub(crate) started: Instant,
-    /// When the guest last called in or got an answer; the epoch watchdog measures from here.
-    pub(crate) last_host_call: Instant,
+    /// The last error-level line the engine logged (its panic hook logs the panic there).
+    pub(crate) last_engine_error: Option<String>,
 }
 
 impl HostState {
@@ -46,11 +44,9 @@ impl HostState {
         lock: SyncLock,
         observer: Box<dyn Observer>,
         stop_reason: Arc<OnceLock<String>>,
-        max_memory: usize,
     ) -> Self {
         Self {
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(max_memory).instances(32).build(),
             api,
             db,
             lock,
@@ -58,8 +54,12 @@ impl HostState {
             open_run: None,
             stop_reason,
             started: Instant::now(),
-            last_host_call: Instant::now(),
+            last_engine_error: None,
         }
+    }
+
+    pub fn last_engine_error(&self) -> Option<&str> {
+        self.last_engine_error.as_deref()
     }
 
     /// Closes the sync log row of a sync that ended without the engine closing it.

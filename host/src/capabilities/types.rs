@@ -120,6 +120,7 @@ impl From<wit::SyncError> for SyncError {
     fn from(error: wit::SyncError) -> Self {
         match error {
             wit::SyncError::LockBusy(m) => SyncError::LockBusy(m),
+            wit::SyncError::LockFailed(m) => SyncError::LockFailed(m),
             wit::SyncError::Unauthorized(m) => SyncError::Unauthorized(m),
             wit::SyncError::Forbidden(m) => SyncError::Forbidden(m),
             wit::SyncError::InvalidRequest(m) => SyncError::InvalidRequest(m),

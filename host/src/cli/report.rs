@@ -53,6 +53,9 @@ impl Observer for BarObserver {
         }
     }
 
+    /// The bar shows the phase; a line would only break it.
+    fn phase_finished(&mut self, _phase: Phase, _items: u32) {}
+
     fn progress(&mut self, update: &Progress) {
         self.bar.set_length(update.total.max(1).into());
         self.bar.set_position(update.done.into());

@@ -4,6 +4,7 @@
 //! It speaks the host's `model` to its callers and converts at the call (see `convert`).
 
 mod policy;
+mod sandbox;
 
 pub use policy::LockStatus;
 
@@ -15,20 +16,20 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{CallHook, Config, Engine, Store, StoreLimits, UpdateDeadline};
 
+use sandbox::{MAX_GUEST_STRETCH, Sandbox};
+
 use crate::capabilities::HostState;
-use crate::capabilities::bindings::{SyncEngine, SyncEnginePre};
+use crate::capabilities::bindings::{self, SyncEngine, SyncEnginePre};
 use crate::model::{SyncError, SyncRequest, SyncResult};
 
 /// The engine component, built from `guest/` by `build.rs`.
 pub const ENGINE_WASM: &[u8] = include_bytes!(env!("TESTIO_SYNC_ENGINE_WASM"));
 
 const EPOCH_TICK: Duration = Duration::from_millis(100);
-/// The guest never computes this long between two host calls; if it does, it is stuck.
-const MAX_GUEST_STRETCH: Duration = Duration::from_secs(10);
 
 pub struct EngineRuntime {
     engine: Engine,
-    pre: SyncEnginePre<HostState>,
+    pre: SyncEnginePre<Sandbox>,
     /// The same component with every import a trap, for the engine's pure functions.
     policy: SyncEnginePre<StoreLimits>,
 }
@@ -40,22 +41,23 @@ impl EngineRuntime {
         let engine = Engine::new(&config).map_err(anyhow::Error::from).context("could not start wasmtime")?;
         let component = load_component(&engine)?;
         let mut linker = Linker::new(&engine);
-        SyncEngine::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        SyncEngine::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |sandbox: &mut Sandbox| &mut sandbox.host)?;
         let pre = SyncEnginePre::new(linker.instantiate_pre(&component)?)?;
         let policy = policy::prepare(&engine, &component)?;
         start_epoch_ticker(&engine);
         Ok(Self { engine, pre, policy })
     }
 
-    /// Runs one sync in a fresh instance. `Err` means the engine itself failed (a trap);
-    /// the host state comes back either way, to close what the engine left open.
+    /// Runs one sync in a fresh instance. `Err` means the engine itself failed (a trap),
+    /// said in one line; the host state comes back either way, to close what the engine
+    /// left open.
     pub async fn execute(
         &self,
         state: HostState,
         request: &SyncRequest,
     ) -> (anyhow::Result<Result<SyncResult, SyncError>>, HostState) {
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        let mut store = Store::new(&self.engine, Sandbox::new(state));
+        store.limiter(Sandbox::limiter);
         // Every call into the host or back proves the guest is not stuck.
         store.call_hook(|mut ctx, hook| {
             if matches!(hook, CallHook::CallingHost | CallHook::ReturningFromHost) {
@@ -64,12 +66,10 @@ impl EngineRuntime {
             Ok(())
         });
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
+        store.epoch_deadline_callback(|mut ctx| {
             if ctx.data().last_host_call.elapsed() > MAX_GUEST_STRETCH {
-                wasmtime::bail!(
-                    "the sync engine ran for {}s without calling the host; stopped it",
-                    MAX_GUEST_STRETCH.as_secs()
-                );
+                ctx.data_mut().stuck = true;
+                wasmtime::bail!("the watchdog stopped the sync engine");
             }
             Ok(UpdateDeadline::Continue(1))
         });
@@ -78,27 +78,18 @@ impl EngineRuntime {
         if let Some(cpu) = cpu {
             cpu.report();
         }
-        (outcome, store.into_data())
+        let outcome = outcome.map_err(|error| anyhow::anyhow!(store.data().why_stopped(&error)));
+        (outcome.map(|o| o.map(SyncResult::from).map_err(SyncError::from)), store.into_data().host)
     }
 
     async fn call(
         &self,
-        store: &mut Store<HostState>,
+        store: &mut Store<Sandbox>,
         request: &SyncRequest,
-    ) -> anyhow::Result<Result<SyncResult, SyncError>> {
-        let bindings = self
-            .pre
-            .instantiate_async(&mut *store)
-            .await
-            .map_err(anyhow::Error::from)
-            .context("could not instantiate the sync engine")?;
+    ) -> wasmtime::Result<Result<bindings::types::SyncResult, bindings::types::SyncError>> {
+        let bindings = self.pre.instantiate_async(&mut *store).await?;
         store.data_mut().last_host_call = Instant::now();
-        let outcome = bindings
-            .testio_sync_engine()
-            .call_execute_sync(&mut *store, &request.into(), request.trigger.into())
-            .await
-            .map_err(|trap| anyhow::anyhow!("the sync engine failed: {trap:#}"))?;
-        Ok(outcome.map(SyncResult::from).map_err(SyncError::from))
+        bindings.testio_sync_engine().call_execute_sync(&mut *store, &request.into(), request.trigger.into()).await
     }
 }
 
@@ -204,4 +195,36 @@ fn cpu_time(clock: libc::clockid_t) -> Duration {
         return Duration::ZERO;
     }
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::ApiClient;
+    use crate::db::LazyStore;
+    use crate::db::writer::StoreWriter;
+    use crate::lock::SyncLock;
+    use crate::model::{Options, Scope, Trigger};
+    use crate::observe::TracingObserver;
+
+    /// An engine that runs out of memory is stopped and said so in one line, never with a
+    /// wasm backtrace, and nothing is left behind: no database, the lock free.
+    #[tokio::test]
+    async fn an_engine_out_of_memory_is_one_line_naming_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let api = ApiClient::new("http://127.0.0.1:9/v2", "t", 1, Duration::from_secs(1)).unwrap();
+        let db = StoreWriter::spawn(LazyStore::new(dir.path().join("t.db"), 1));
+        let lock = SyncLock::new(dir.path().join("sync.lock"), Duration::ZERO);
+        let state = HostState::new(api, db, lock, Box::<TracingObserver>::default(), Arc::default());
+        // More ids than the guest's memory cap holds, past the host's own bound (`check`).
+        let scope = Scope { product_ids: Some((1..=40_000_000).collect()), ..Scope::default() };
+        let request = SyncRequest::default_phases(scope, Options::default(), Trigger::Cli);
+        let (outcome, state) = EngineRuntime::load().unwrap().execute(state, &request).await;
+        let message = format!("{:#}", outcome.unwrap_err());
+        assert_eq!(message, "the sync engine stopped: it ran out of memory (its cap is 256 MiB)");
+        drop(state);
+        assert!(!dir.path().join("t.db").exists());
+    }
 }

@@ -6,6 +6,7 @@ const LOUD = new Set(['warn', 'error']);
 export function events({ clock, echo = (line) => console.error(line) }) {
   const lines = [];
   const progress = [];
+  const finishedPhases = [];
   const syncLog = [];
   const note = (level, message) => {
     lines.push({ level, message });
@@ -14,11 +15,16 @@ export function events({ clock, echo = (line) => console.error(line) }) {
   return {
     lines,
     progress,
+    finishedPhases,
     syncLog,
     imports: {
       log: note,
       reportProgress(update) {
         progress.push(update);
+      },
+      // Only a phase whose writes all committed is finished; progress alone never says so.
+      phaseFinished(phase, items) {
+        finishedPhases.push({ phase, items });
       },
       syncStarted(trigger, phases) {
         const id = BigInt(syncLog.length + 1);

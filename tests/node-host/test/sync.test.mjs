@@ -92,6 +92,9 @@ describe('the engine component in a Node.js host', () => {
     assert.equal(log[1].outcome.val.testsDiscovered, 0);
     const phasesReported = new Set(host.events.progress.map((update) => update.phase));
     assert.deepEqual([...phasesReported], PHASES);
+    const finished = host.events.finishedPhases.slice(0, PHASES.length);
+    assert.deepEqual(finished.map((f) => f.phase), PHASES, 'each phase is reported finished once its writes committed');
+    assert.equal(finished[1].items, first.featuresRefreshed);
     assert.ok(host.lock.heartbeatSeconds > 0, 'the engine chose a heartbeat period');
   });
 
