@@ -5,24 +5,26 @@
 use crate::bindings::customer_api::BugSummary;
 use crate::bindings::events::{Level, Progress};
 use crate::bindings::store::BugCandidate;
-use crate::bindings::types::{Phase, SyncError, Timestamp};
+use crate::bindings::types::{Options, Phase, SyncError, Timestamp};
 use crate::failures::{self, Verdict};
 use crate::host::{Fetched, Host};
-use crate::ids;
 use crate::tally::Tally;
+use crate::{freshness, ids};
 
 /// Test ids per bugs request, as the API is known to answer in time.
 pub const BATCH_SIZE: usize = 15;
 
-/// Statuses after which a test takes no more bugs, so bugs fetched once stay right.
-const FINAL_STATUSES: [&str; 2] = ["archived", "cancelled"];
-
 /// The tests whose bugs to fetch, in the store's order, and how many were skipped: a
-/// test in a final status whose bugs were fetched before is skipped unless forced.
-pub fn due(candidates: &[BugCandidate], force: bool) -> (Vec<u64>, usize) {
-    let settled =
-        |c: &BugCandidate| !force && c.bugs_synced_at.is_some() && FINAL_STATUSES.contains(&c.status.as_str());
-    let ids: Vec<u64> = candidates.iter().filter(|c| !settled(c)).map(|c| c.id).collect();
+/// test in a final status takes no more bugs, so its bugs are fetched once; another test's
+/// bugs are skipped while they are younger than `fresh_since`. A forced sync skips nothing.
+pub fn due(candidates: &[BugCandidate], force: bool, fresh_since: Option<Timestamp>) -> (Vec<u64>, usize) {
+    let skip = |c: &BugCandidate| match c.bugs_synced_at {
+        Some(_) if force => false,
+        Some(_) if freshness::is_final(&c.status) => true,
+        Some(synced) => fresh_since.is_some_and(|since| synced >= since),
+        None => false,
+    };
+    let ids: Vec<u64> = candidates.iter().filter(|c| !skip(c)).map(|c| c.id).collect();
     let skipped = candidates.len() - ids.len();
     (ids, skipped)
 }
@@ -41,17 +43,19 @@ pub fn sync<H: Host>(
     host: &mut H,
     product_ids: &[u64],
     since: Option<Timestamp>,
-    force: bool,
+    options: &Options,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
+    let force = options.force_refresh || options.nuke;
     let candidates = host.bug_candidates(product_ids, since).map_err(SyncError::StoreFailed)?;
-    let (ids, skipped) = due(&candidates, force);
+    let fresh_since = options.max_age_seconds.map(|age| freshness::cutoff(host.now(), age));
+    let (ids, skipped) = due(&candidates, force, fresh_since);
     if skipped > 0 {
         host.log(
             Level::Info,
             &format!(
-                "bugs: skipped {skipped} tests in a final status (archived, cancelled) whose bugs were fetched \
-                 before; a forced sync fetches them again"
+                "bugs: skipped {skipped} tests whose bugs are still fresh (fetched within the freshness limit, or \
+                 once for archived and cancelled tests); a forced sync fetches them again"
             ),
         );
     }
@@ -143,9 +147,13 @@ mod tests {
         host
     }
 
+    fn options(force: bool) -> Options {
+        Options { force_refresh: force, incremental_only: false, nuke: false, max_age_seconds: None }
+    }
+
     fn run(host: &mut FakeHost, force: bool) -> Tally {
         let mut tally = Tally::default();
-        sync(host, &[1], None, force, &mut tally).unwrap();
+        sync(host, &[1], None, &options(force), &mut tally).unwrap();
         tally
     }
 
@@ -158,8 +166,16 @@ mod tests {
             candidate(4, "running", true),
             candidate(5, "customer_finalized", true),
         ];
-        assert_eq!(due(&candidates, false), (vec![3, 4, 5], 2));
-        assert_eq!(due(&candidates, true), (vec![1, 2, 3, 4, 5], 0));
+        assert_eq!(due(&candidates, false, None), (vec![3, 4, 5], 2));
+        assert_eq!(due(&candidates, true, None), (vec![1, 2, 3, 4, 5], 0));
+    }
+
+    #[test]
+    fn bugs_of_live_tests_are_skipped_while_fresh() {
+        let candidates = [candidate(1, "running", true), candidate(2, "locked", false), candidate(3, "archived", true)];
+        assert_eq!(due(&candidates, false, Some(NOW)), (vec![2], 2), "synced at NOW: still fresh");
+        assert_eq!(due(&candidates, false, Some(NOW + 1)), (vec![1, 2], 1), "older than the window");
+        assert_eq!(due(&candidates, true, Some(NOW)), (vec![1, 2, 3], 0));
     }
 
     #[test]
@@ -224,7 +240,7 @@ mod tests {
 
         host.bugs_failure = Some(Failure::HttpStatus(401));
         let mut tally = Tally::default();
-        assert!(matches!(sync(&mut host, &[1], None, false, &mut tally), Err(SyncError::Unauthorized(_))));
+        assert!(matches!(sync(&mut host, &[1], None, &options(false), &mut tally), Err(SyncError::Unauthorized(_))));
     }
 
     #[test]

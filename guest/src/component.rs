@@ -5,7 +5,9 @@ use crate::bindings::customer_api::{self, FeaturesRequest, Payload, TestsPageReq
 use crate::bindings::engine::Guest;
 use crate::bindings::events::{self, Level, Progress};
 use crate::bindings::policy::Guest as PolicyGuest;
-use crate::bindings::store::{self, BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::store::{
+    self, BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, StoredTest, TestsCoverage,
+};
 use crate::bindings::sync_lock::{self, AcquireError, LockFacts};
 use crate::bindings::types::{EntityKind, Phase, SyncError, SyncRequest, SyncResult, Timestamp, Trigger};
 use crate::host::{ApiResult, Fetched, Host};
@@ -87,6 +89,10 @@ impl Host for Imports {
         let results = customer_api::fetch_tests_pages(requests);
         results.into_iter().map(|r| r.map(|p| Fetched { items: p.tests, body: p.body })).collect()
     }
+    fn fetch_tests(&mut self, ids: &[u64]) -> Vec<ApiResult<Payload, customer_api::TestSummary>> {
+        let results = customer_api::fetch_tests(ids);
+        results.into_iter().map(|r| r.map(|p| Fetched { items: p.tests, body: p.body })).collect()
+    }
     fn fetch_bugs(
         &mut self,
         batches: &[Vec<u64>],
@@ -136,6 +142,18 @@ impl Host for Imports {
     }
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String> {
         store::clear_problem_range(id)
+    }
+    fn tests_to_recheck(
+        &mut self,
+        product_ids: &[u64],
+        final_statuses: &[String],
+        since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> Result<Vec<StoredTest>, String> {
+        store::tests_to_recheck(product_ids, final_statuses, since, written_before)
+    }
+    fn remove_tests(&mut self, ids: &[u64]) -> Result<u32, String> {
+        store::remove_tests(ids)
     }
     fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String> {
         store::bug_candidates(product_ids, since)

@@ -14,13 +14,18 @@
 //! tests with a gap behind them, and stopping at them would lose the gap for good.
 //!
 //! There is no page cap: a cold, forced or resumed walk goes to the product's end.
+//!
+//! A walk also re-checks the product's stored tests that are due (see `freshness`): those
+//! on its pages count as checked, and where an incremental walk would stop it walks on as
+//! far as `freshness::pages_to_walk` finds cheapest; the rest are left for fetching by id.
 
 use std::collections::HashSet;
 
 use crate::bindings::customer_api::{EndTime, TestSummary, TestsPageRequest};
+use crate::bindings::store::StoredTest;
 use crate::bindings::store::TestsCoverage;
 use crate::bindings::types::Timestamp;
-use crate::ids;
+use crate::{freshness, ids};
 
 pub const PAGE_SIZE: u32 = 25;
 /// After this many pages in a row of which not one test could be fetched, the product's
@@ -36,6 +41,9 @@ pub struct PageDecision {
     pub discovered: u32,
     /// How many of `write` were already in the store.
     pub updated: u32,
+    /// How many of `write` were due for a re-check, and how many of those changed status.
+    pub rechecked: u32,
+    pub changed: u32,
     pub warnings: Vec<String>,
 }
 
@@ -65,13 +73,44 @@ pub struct ProductCursor {
     /// Pages in a row that held no test that could be fetched.
     broken_pages: u32,
     ending: Option<Ending>,
+    /// Stored tests due for a re-check that this walk has not met yet.
+    due: Vec<StoredTest>,
+    /// New tests met so far: they push the stored ones further down the list.
+    discovered: u32,
+    /// Walk on to this page for the due tests, past where known tests would stop it.
+    extend_to: Option<u32>,
 }
 
 impl ProductCursor {
     pub fn new(product_id: u64, since: Option<Timestamp>, force: bool, earlier: TestsCoverage) -> Self {
         let incremental = !force && covers(earlier, since);
         let (page, seen, known_page, broken_pages, ending) = (1, HashSet::new(), None, 0, None);
-        Self { product_id, since, earlier, incremental, page, seen, known_page, broken_pages, ending }
+        let (due, discovered, extend_to) = (Vec::new(), 0, None);
+        Self {
+            product_id,
+            since,
+            earlier,
+            incremental,
+            page,
+            seen,
+            known_page,
+            broken_pages,
+            ending,
+            due,
+            discovered,
+            extend_to,
+        }
+    }
+
+    /// Also re-checks these stored tests of the product.
+    pub fn with_due(mut self, due: Vec<StoredTest>) -> Self {
+        self.due = due;
+        self
+    }
+
+    /// The due tests this walk did not meet, to fetch by id.
+    pub fn take_due(&mut self) -> Vec<StoredTest> {
+        std::mem::take(&mut self.due)
     }
 
     /// What the store may record once this walk is over: what it walked, joined to what
@@ -154,9 +193,19 @@ impl ProductCursor {
             } else {
                 decision.discovered += 1;
             }
+            self.recheck(test, &mut decision);
         }
+        self.discovered += decision.discovered;
         self.advance(tests.len() + gaps, decision.updated > 0);
         decision
+    }
+
+    /// Counts a written test that was due for a re-check.
+    fn recheck(&mut self, fresh: &TestSummary, decision: &mut PageDecision) {
+        let Some(at) = self.due.iter().position(|d| d.id == fresh.id) else { return };
+        let stored = self.due.swap_remove(at);
+        decision.rechecked += 1;
+        decision.changed += u32::from(stored.status != fresh.status);
     }
 
     fn broken_page(&mut self, decision: &mut PageDecision) {
@@ -178,11 +227,22 @@ impl ProductCursor {
         }
         if page_len < PAGE_SIZE as usize {
             self.ending = Some(Ending::Reached);
-        } else if self.known_page.is_some_and(|p| p < self.page) {
+        } else if self.known_page.is_some_and(|p| p < self.page) && !self.walks_on_for_due() {
             self.ending = Some(Ending::KnownTests);
         } else {
             self.page += 1;
         }
+    }
+
+    /// Where known tests would end the walk: whether to walk on for the due tests. The
+    /// depth is decided once, from where the due tests are expected now.
+    fn walks_on_for_due(&mut self) -> bool {
+        let extend_to = *self.extend_to.get_or_insert_with(|| {
+            let offsets: Vec<u64> =
+                self.due.iter().map(|d| u64::from(d.position) + u64::from(self.discovered)).collect();
+            freshness::pages_to_walk(self.page, &offsets, PAGE_SIZE)
+        });
+        self.page < extend_to
     }
 }
 
@@ -227,7 +287,11 @@ mod tests {
     /// A product's tests, newest first: ids count down from `newest`, one hour apart.
     fn page_of(newest: u64, len: usize) -> Vec<TestSummary> {
         (0..len as u64)
-            .map(|i| TestSummary { id: newest - i, end_at: EndTime::At((newest - i) as i64 * HOUR) })
+            .map(|i| TestSummary {
+                id: newest - i,
+                end_at: EndTime::At((newest - i) as i64 * HOUR),
+                status: "running".into(),
+            })
             .collect()
     }
 
@@ -324,9 +388,9 @@ mod tests {
     fn unparsable_end_at_is_kept_with_a_warning_even_with_since() {
         let mut cursor = ProductCursor::new(4, Some(10 * HOUR), false, TestsCoverage::All);
         let tests = vec![
-            TestSummary { id: 9, end_at: EndTime::Unparsable("yesterday-ish".into()) },
-            TestSummary { id: 8, end_at: EndTime::Missing },
-            TestSummary { id: 7, end_at: EndTime::At(HOUR) },
+            TestSummary { id: 9, end_at: EndTime::Unparsable("yesterday-ish".into()), status: String::new() },
+            TestSummary { id: 8, end_at: EndTime::Missing, status: String::new() },
+            TestSummary { id: 7, end_at: EndTime::At(HOUR), status: String::new() },
         ];
         let decision = cursor.accept(&tests, &HashSet::new());
         assert_eq!(decision.write, vec![9, 8]);
@@ -398,7 +462,7 @@ mod tests {
     fn a_test_id_no_store_can_hold_is_skipped_with_a_warning_and_the_walk_goes_on() {
         let mut cursor = ProductCursor::new(1, None, false, TestsCoverage::None);
         let mut page = page_of(1_000, PAGE_SIZE as usize - 1);
-        page.insert(3, TestSummary { id: u64::MAX, end_at: EndTime::Missing });
+        page.insert(3, TestSummary { id: u64::MAX, end_at: EndTime::Missing, status: String::new() });
         let decision = cursor.accept(&page, &HashSet::new());
         assert_eq!(decision.write.len(), PAGE_SIZE as usize - 1);
         assert!(!decision.write.contains(&u64::MAX));

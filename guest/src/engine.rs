@@ -50,7 +50,6 @@ fn run_phases<H: Host>(
     products: &[ProductSummary],
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
-    let force = request.options.force_refresh || request.options.nuke;
     let since = request.scope.since;
     let product_ids: Vec<u64> = products.iter().map(|p| p.id).collect();
     for &phase in phases {
@@ -58,8 +57,8 @@ fn run_phases<H: Host>(
         tally.phase(phase, |tally| match phase {
             Phase::Products => sync_products(host, product_list, products, tally),
             Phase::Features => sync_features(host, products, tally),
-            Phase::NewTests => new_tests::sync(host, products, since, force, tally),
-            Phase::Bugs => bugs::sync(host, &product_ids, since, force, tally),
+            Phase::NewTests => new_tests::sync(host, products, since, &request.options, tally),
+            Phase::Bugs => bugs::sync(host, &product_ids, since, &request.options, tally),
         })?;
         // A write-behind store reports a failed write here at the latest, so only now is
         // the phase's work on disk.

@@ -6,7 +6,7 @@ use crate::bindings::customer_api::{
     ApiError, BugSummary, EndTime, Failure, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, StoredTest, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, HolderRecord, LockFacts, ProcessState};
 use crate::bindings::types::{
     EntityKind, Options, Phase, Scope, SyncError, SyncRequest, SyncResult, Timestamp, Trigger,
@@ -21,7 +21,7 @@ pub fn sync_request(product_ids: Option<Vec<u64>>) -> SyncRequest {
     SyncRequest {
         phases: vec![Phase::NewTests, Phase::Features, Phase::Products],
         scope: Scope { product_ids, since: None, entity_types: None },
-        options: Options { force_refresh: false, incremental_only: false, nuke: false },
+        options: Options { force_refresh: false, incremental_only: false, nuke: false, max_age_seconds: None },
     }
 }
 
@@ -61,6 +61,10 @@ pub struct FakeHost {
     pub misfiled_bug: bool,
     /// Stored tests' statuses; `running` when absent.
     pub test_status: BTreeMap<u64, String>,
+    /// The API's statuses of its tests; `running` when absent.
+    pub api_status: BTreeMap<u64, String>,
+    /// Every test fetched by id.
+    pub by_id_requests: Vec<u64>,
 
     pub stored_products: BTreeSet<u64>,
     pub stored_features: BTreeMap<u64, Vec<u64>>,
@@ -190,7 +194,7 @@ impl FakeHost {
         }
         let all = self.tests.get(&r.product_id).cloned().unwrap_or_default();
         let page: Vec<(u64, i64)> = all.into_iter().skip(skip as usize).take(r.per_page as usize).collect();
-        let items = page.iter().map(|&(id, end)| TestSummary { id, end_at: EndTime::At(end) }).collect();
+        let items = page.iter().map(|&(id, end)| self.summary(id, end)).collect();
         Ok(Fetched { items, body: page.iter().map(|t| t.0).collect() })
     }
 }
@@ -283,6 +287,17 @@ impl Host for FakeHost {
             .collect()
     }
 
+    fn fetch_tests(&mut self, ids: &[u64]) -> Vec<ApiResult<Body, TestSummary>> {
+        self.calls.push(format!("fetch_tests x{}", ids.len()));
+        self.by_id_requests.extend(ids);
+        let all: Vec<(u64, i64)> = self.tests.values().flatten().copied().collect();
+        ids.iter()
+            .map(|&id| match all.iter().find(|t| t.0 == id) {
+                Some(&(id, end)) => Ok(Fetched { items: vec![self.summary(id, end)], body: vec![id] }),
+                None => Err(Self::api_error(Failure::HttpStatus(404), format!("exploratory_tests/{id}"))),
+            })
+            .collect()
+    }
     fn fetch_bugs(&mut self, batches: &[Vec<u64>], handled: &[u16]) -> Vec<ApiResult<Body, BugSummary>> {
         self.calls.push(format!("fetch_bugs x{}", batches.len()));
         self.handled = handled.to_vec();
@@ -360,6 +375,31 @@ impl Host for FakeHost {
         self.problems.retain(|p| p.id != id);
         Ok(())
     }
+    fn tests_to_recheck(
+        &mut self,
+        product_ids: &[u64],
+        final_statuses: &[String],
+        _since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> Result<Vec<StoredTest>, String> {
+        let mut due = Vec::new();
+        for &product in product_ids {
+            for (position, id) in self.stored_in_api_order(product).into_iter().enumerate() {
+                let status = self.test_status.get(&id).cloned().unwrap_or_else(|| "running".into());
+                let old = self.stamps.get(&("test", id)).is_none_or(|&at| at < written_before);
+                if old && !final_statuses.contains(&status) {
+                    due.push(StoredTest { id, product_id: product, status, position: position as u32 });
+                }
+            }
+        }
+        Ok(due)
+    }
+    fn remove_tests(&mut self, ids: &[u64]) -> Result<u32, String> {
+        let before = self.stored_tests.len() + self.stored_bugs.len();
+        self.stored_tests.retain(|id, _| !ids.contains(id));
+        self.stored_bugs.retain(|_, test| !ids.contains(test));
+        Ok((before - self.stored_tests.len() - self.stored_bugs.len()) as u32)
+    }
     fn bug_candidates(&mut self, product_ids: &[u64], _since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String> {
         let stored = |id: &u64| self.stored_tests.get(id).is_some_and(|p| product_ids.contains(p));
         let candidate = |id: u64| BugCandidate {
@@ -390,6 +430,7 @@ impl Host for FakeHost {
         assert!(ids.iter().all(|id| page.contains(id)), "asked to write a test that is not in the page");
         for &id in ids {
             self.stored_tests.insert(id, product_id);
+            self.test_status.insert(id, self.api_status_of(id));
         }
         self.stamp("test", ids);
         Ok(())
@@ -440,6 +481,25 @@ impl Host for FakeHost {
 }
 
 impl FakeHost {
+    fn api_status_of(&self, id: u64) -> String {
+        self.api_status.get(&id).cloned().unwrap_or_else(|| "running".into())
+    }
+
+    fn summary(&self, id: u64, end: i64) -> TestSummary {
+        TestSummary { id, end_at: EndTime::At(end), status: self.api_status_of(id) }
+    }
+
+    /// A product's stored tests, newest first as the API lists them; ones it no longer
+    /// lists last.
+    fn stored_in_api_order(&self, product: u64) -> Vec<u64> {
+        let listed: Vec<u64> = self.tests.get(&product).into_iter().flatten().map(|t| t.0).collect();
+        let mut stored: Vec<u64> = listed.iter().copied().filter(|id| self.stored_tests.contains_key(id)).collect();
+        stored.extend(
+            self.stored_tests.iter().filter(|(id, p)| **p == product && !listed.contains(id)).map(|(id, _)| *id),
+        );
+        stored
+    }
+
     /// Notes when these rows were written, for `sweep`.
     fn stamp(&mut self, what: &'static str, ids: &[u64]) {
         let now = NOW + self.later;

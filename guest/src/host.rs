@@ -5,7 +5,7 @@ use crate::bindings::customer_api::{
     ApiError, BugSummary, FeaturesRequest, ProductSummary, TestSummary, TestsPageRequest,
 };
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, TestsCoverage};
+use crate::bindings::store::{BugCandidate, FeaturePlacement, ProblemRange, ProblemReport, StoredTest, TestsCoverage};
 use crate::bindings::sync_lock::{AcquireError, LockFacts};
 use crate::bindings::types::{EntityKind, Phase, SyncError, SyncResult, Timestamp, Trigger};
 
@@ -35,6 +35,7 @@ pub trait Host {
     fn list_products(&mut self) -> ApiResult<Self::Payload, ProductSummary>;
     fn fetch_features(&mut self, requests: &[FeaturesRequest]) -> Vec<ApiResult<Self::Payload, u64>>;
     fn fetch_tests_pages(&mut self, requests: &[TestsPageRequest]) -> Vec<ApiResult<Self::Payload, TestSummary>>;
+    fn fetch_tests(&mut self, ids: &[u64]) -> Vec<ApiResult<Self::Payload, TestSummary>>;
     fn fetch_bugs(&mut self, batches: &[Vec<u64>], handled: &[u16]) -> Vec<ApiResult<Self::Payload, BugSummary>>;
 
     fn write_products(&mut self, body: &Self::Payload, ids: &[u64]) -> Result<(), String>;
@@ -58,6 +59,14 @@ pub trait Host {
         seen_at: Timestamp,
     ) -> Result<(), String>;
     fn clear_problem_range(&mut self, id: u64) -> Result<(), String>;
+    fn tests_to_recheck(
+        &mut self,
+        product_ids: &[u64],
+        final_statuses: &[String],
+        since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> Result<Vec<StoredTest>, String>;
+    fn remove_tests(&mut self, ids: &[u64]) -> Result<u32, String>;
     fn bug_candidates(&mut self, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>, String>;
     fn write_bugs(&mut self, bugs: &Self::Payload, ids: &[u64], test_ids: &[u64]) -> Result<(), String>;
     fn sweep(

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod engine;
 pub mod failures;
 pub mod features;
+pub mod freshness;
 pub mod host;
 pub mod ids;
 pub mod lock;

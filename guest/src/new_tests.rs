@@ -1,19 +1,19 @@
 //! The new-tests phase: the recorded problem ranges first, then each product's pages,
 //! newest first, walked in rounds until every product's walk has stopped.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::bindings::customer_api::{ProductSummary, TestSummary, TestsPageRequest};
 use crate::bindings::events::{Level, Progress};
-use crate::bindings::store::TestsCoverage;
-use crate::bindings::types::{Phase, SyncError, Timestamp};
+use crate::bindings::store::{StoredTest, TestsCoverage};
+use crate::bindings::types::{Options, Phase, SyncError, Timestamp};
 use crate::discovery::{PageDecision, ProductCursor};
 use crate::engine::apply;
-use crate::failures;
 use crate::host::{ApiResult, Host};
 use crate::problems::Ledger;
 use crate::salvage;
 use crate::tally::Tally;
+use crate::{failures, freshness};
 
 /// Products walked side by side. Enough to keep the host's requests in flight (10 by
 /// default) busy; a wider round would only hold more parsed pages in the host's memory.
@@ -27,9 +27,10 @@ pub fn sync<H: Host>(
     host: &mut H,
     products: &[ProductSummary],
     since: Option<Timestamp>,
-    force: bool,
+    options: &Options,
     tally: &mut Tally,
 ) -> Result<(), SyncError> {
+    let force = options.force_refresh || options.nuke;
     let ids: Vec<u64> = products.iter().map(|p| p.id).collect();
     let mut ledger = Ledger::read(host, &ids)?;
     let retried = ledger.retry(host, since)?;
@@ -37,7 +38,24 @@ pub fn sync<H: Host>(
     tally.tests_updated += retried.updated;
     tally.warnings.extend(retried.warnings);
     tally.errors.extend(retried.errors);
-    let mut cursors = open_cursors(host, &ids, since, force)?;
+    // A forced walk reads every page, so nothing is left to re-check.
+    let due = match options.max_age_seconds {
+        Some(max_age) if !force && !ids.is_empty() => freshness::due(host, &ids, since, max_age)?,
+        _ => HashMap::new(),
+    };
+    let mut cursors = open_cursors(host, &ids, since, force, due)?;
+    walk(host, &mut ledger, &mut cursors, tally)?;
+    let left: Vec<_> = cursors.iter_mut().flat_map(ProductCursor::take_due).collect();
+    freshness::fetch_by_id(host, left, tally)
+}
+
+/// Walks the products' pages in rounds until every walk has stopped.
+fn walk<H: Host>(
+    host: &mut H,
+    ledger: &mut Ledger,
+    cursors: &mut [ProductCursor],
+    tally: &mut Tally,
+) -> Result<(), SyncError> {
     let total = cursors.len() as u32;
     let mut progress = Progress { phase: Phase::NewTests, product_id: None, done: 0, total, items: 0 };
     loop {
@@ -55,7 +73,7 @@ pub fn sync<H: Host>(
         let known: HashSet<u64> = host.known_tests(&fetched_ids).map_err(SyncError::StoreFailed)?.into_iter().collect();
         for ((index, request), page) in active.into_iter().zip(&requests).zip(pages) {
             let cursor = &mut cursors[index];
-            apply_page(host, &mut ledger, cursor, request, page, &known, tally)?;
+            apply_page(host, ledger, cursor, request, page, &known, tally)?;
             progress.items = tally.tests_discovered + tally.tests_updated;
             if cursor.next_request().is_none() {
                 host.set_tests_coverage(cursor.product_id(), cursor.coverage()).map_err(SyncError::StoreFailed)?;
@@ -77,6 +95,7 @@ fn open_cursors<H: Host>(
     ids: &[u64],
     since: Option<Timestamp>,
     force: bool,
+    mut due: HashMap<u64, Vec<StoredTest>>,
 ) -> Result<Vec<ProductCursor>, SyncError> {
     let earlier = host.tests_coverage_of(ids).map_err(SyncError::StoreFailed)?;
     let mut cursors = Vec::with_capacity(ids.len());
@@ -84,7 +103,7 @@ fn open_cursors<H: Host>(
         if !matches!(earlier, TestsCoverage::None) {
             host.set_tests_coverage(id, TestsCoverage::None).map_err(SyncError::StoreFailed)?;
         }
-        cursors.push(ProductCursor::new(id, since, force, earlier));
+        cursors.push(ProductCursor::new(id, since, force, earlier).with_due(due.remove(&id).unwrap_or_default()));
     }
     Ok(cursors)
 }
@@ -158,6 +177,8 @@ fn salvage_page<H: Host>(
 fn count(decision: PageDecision, tally: &mut Tally) {
     tally.tests_discovered += decision.discovered;
     tally.tests_updated += decision.updated;
+    tally.tests_rechecked += decision.rechecked;
+    tally.tests_changed += decision.changed;
     tally.warnings.extend(decision.warnings);
 }
 

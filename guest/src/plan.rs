@@ -92,7 +92,7 @@ mod tests {
     }
 
     fn options(incremental_only: bool) -> Options {
-        Options { force_refresh: false, incremental_only, nuke: false }
+        Options { force_refresh: false, incremental_only, nuke: false, max_age_seconds: None }
     }
 
     #[test]
@@ -125,7 +125,7 @@ mod tests {
         SyncRequest {
             phases: phases.to_vec(),
             scope: Scope { product_ids, since, entity_types: None },
-            options: Options { force_refresh: force, incremental_only: false, nuke: false },
+            options: Options { force_refresh: force, incremental_only: false, nuke: false, max_age_seconds: None },
         }
     }
 

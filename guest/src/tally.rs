@@ -10,6 +10,8 @@ pub struct Tally {
     pub tests_discovered: u32,
     pub tests_updated: u32,
     pub bugs_refreshed: u32,
+    pub tests_rechecked: u32,
+    pub tests_changed: u32,
     pub rows_removed: u32,
     /// Products whose walk of tests reached its end in this sync.
     pub walked_to_end: Vec<u64>,
@@ -46,6 +48,8 @@ impl Tally {
             tests_discovered: self.tests_discovered,
             tests_updated: self.tests_updated,
             bugs_refreshed: self.bugs_refreshed,
+            tests_rechecked: self.tests_rechecked,
+            tests_changed: self.tests_changed,
             rows_removed: self.rows_removed,
             duration_seconds,
             warnings: self.warnings,
