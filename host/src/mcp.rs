@@ -20,7 +20,7 @@ use crate::db::status::SyncRecord;
 use crate::lock;
 use crate::model::{Level, Progress, SyncRequest, Trigger};
 use crate::observe::{Milestones, Observer, trace_line};
-use crate::scheduler::{Scheduler, SchedulerStatus, Selection, sync_call};
+use crate::scheduler::{Scheduler, SchedulerStatus, Selection};
 use crate::service::{Finished, SyncService};
 
 const INSTRUCTIONS: &str = "Keeps a local SQLite mirror of a Test IO account (products, features, exploratory \
@@ -101,6 +101,15 @@ pub struct SyncReport {
     tests_discovered: u32,
     /// Tests that were in the mirror and were written again.
     tests_updated: u32,
+    /// Bugs written (the bugs of live tests are kept as fresh as their tests).
+    bugs_refreshed: u32,
+    /// Tests whose status could still change that were fetched again because their copy
+    /// was older than the freshness limit.
+    tests_rechecked: u32,
+    /// Of those, the ones whose status had changed.
+    tests_changed: u32,
+    /// Rows removed because the API no longer returns them.
+    rows_removed: u32,
     duration_seconds: f64,
     warnings: Vec<String>,
     errors: Vec<String>,
@@ -210,7 +219,10 @@ impl SyncServer {
                 (Some(at.timestamp_millis()), false)
             }
         };
-        Ok(sync_call(product_ids, since, request.force || everything, Trigger::Mcp))
+        // A `since` window refreshes every test in it, as the reference does.
+        let force = request.force || everything || request.since.is_some();
+        let selection = Selection { product_ids, ..self.defaults.clone() };
+        Ok(selection.request(since, force, Trigger::Mcp))
     }
 }
 
@@ -246,6 +258,10 @@ fn report(finished: &Finished) -> Result<Json<SyncReport>, CallToolResult> {
         features_refreshed: result.features_refreshed,
         tests_discovered: result.tests_discovered,
         tests_updated: result.tests_updated,
+        bugs_refreshed: result.bugs_refreshed,
+        tests_rechecked: result.tests_rechecked,
+        tests_changed: result.tests_changed,
+        rows_removed: result.rows_removed,
         duration_seconds: result.duration_seconds,
         warnings: result.warnings.clone(),
         errors: result.errors.clone(),
@@ -261,6 +277,10 @@ fn failed(message: String) -> CallToolResult {
         features_refreshed: 0,
         tests_discovered: 0,
         tests_updated: 0,
+        bugs_refreshed: 0,
+        tests_rechecked: 0,
+        tests_changed: 0,
+        rows_removed: 0,
         duration_seconds: 0.0,
         warnings: Vec::new(),
         errors: vec![message.clone()],

@@ -75,8 +75,11 @@ pub struct Options {
     pub force_refresh: bool,
     /// Only discover new tests.
     pub incremental_only: bool,
-    /// The rows in scope were deleted first.
+    /// Start the scope afresh (rewrite it, then delete what the API no longer returns).
     pub nuke: bool,
+    /// How old, in seconds, a live test's stored data may get before it is re-checked;
+    /// `None`: never re-check.
+    pub max_age_seconds: Option<u32>,
 }
 
 /// A sync someone asked for.
@@ -125,7 +128,11 @@ pub struct SyncResult {
     /// Tests written that were stored before.
     pub tests_updated: u32,
     pub bugs_refreshed: u32,
-    /// Rows a nuke deleted because the API no longer returns them.
+    /// Live tests fetched again because their stored data was older than the limit.
+    pub tests_rechecked: u32,
+    /// Of those, the ones whose status had changed.
+    pub tests_changed: u32,
+    /// Rows deleted because the API no longer returns them.
     pub rows_removed: u32,
     pub duration_seconds: f64,
     pub warnings: Vec<String>,

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::db::columns::parse_column_time;
-use crate::model::{Options, Scope, SyncError, SyncRequest, Trigger};
+use crate::model::{Options, Phase, Scope, SyncError, SyncRequest, Trigger};
 use crate::observe::TracingObserver;
 use crate::service::{Finished, SyncService, final_line};
 
@@ -25,15 +25,32 @@ pub struct Plan {
     pub selection: Selection,
 }
 
-/// The scope of a sync nobody spelled out: TESTIO_PRODUCT_IDS and TESTIO_SYNC_SINCE.
-#[derive(Clone, Default)]
+/// What a sync nobody spelled out covers: TESTIO_PRODUCT_IDS and TESTIO_SYNC_SINCE, the
+/// freshness limit (CACHE_TTL_SECONDS), and whether bugs are kept fresh too.
+#[derive(Clone)]
 pub struct Selection {
     pub product_ids: Option<Vec<u64>>,
     /// Kept as written, so that relative forms (`30 days ago`) move with each sync.
     pub since: Option<String>,
+    pub max_age_seconds: u32,
+    /// Also refresh the bugs of the tests in scope (those of live tests under the limit).
+    pub bugs: bool,
 }
 
 impl Selection {
+    /// A sync of this selection, with `since` as of now, refreshing every test (`force`)
+    /// or only what is new or due.
+    pub fn request(&self, since: Option<i64>, force: bool, trigger: Trigger) -> SyncRequest {
+        let scope = Scope { product_ids: self.product_ids.clone(), since, entity_types: None };
+        let options =
+            Options { force_refresh: force, max_age_seconds: Some(self.max_age_seconds), ..Options::default() };
+        let mut request = SyncRequest::default_phases(scope, options, trigger);
+        if self.bugs {
+            request.phases.push(Phase::Bugs);
+        }
+        request
+    }
+
     /// `since` as of `now`, in epoch milliseconds.
     pub fn since_at(&self, now: DateTime<Utc>) -> Result<Option<i64>, String> {
         self.since.as_deref().map(|text| crate::since::parse(text, now).map(|t| t.timestamp_millis())).transpose()
@@ -185,14 +202,8 @@ impl Scheduler {
     fn call(&self) -> Result<SyncRequest, String> {
         let selection = &self.plan.selection;
         let since = selection.since_at(Utc::now()).map_err(|e| format!("TESTIO_SYNC_SINCE: {e}"))?;
-        Ok(sync_call(selection.product_ids.clone(), since, false, Trigger::Scheduler))
+        Ok(selection.request(since, false, Trigger::Scheduler))
     }
-}
-
-/// A sync of products, features and new tests: what the CLI, the scheduler and MCP run.
-pub fn sync_call(product_ids: Option<Vec<u64>>, since: Option<i64>, force: bool, trigger: Trigger) -> SyncRequest {
-    let scope = Scope { product_ids, since, entity_types: None };
-    SyncRequest::default_phases(scope, Options { force_refresh: force, ..Options::default() }, trigger)
 }
 
 fn verdict(finished: &Finished) -> Verdict {

@@ -184,12 +184,13 @@ pub fn final_line(finished: &anyhow::Result<Outcome>, elapsed: Duration) -> Stri
     let seconds = elapsed.as_secs_f64();
     match finished {
         Ok(Ok(r)) => format!(
-            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{}{}{})",
+            "Sync completed in {:.1}s ({} products, {} features, {} tests discovered, {} tests updated{}{}{}{}{})",
             r.duration_seconds,
             r.products_synced,
             r.features_refreshed,
             r.tests_discovered,
             r.tests_updated,
+            rechecked(r),
             bugs_count(r),
             removed(r.rows_removed),
             plural_count(r.warnings.len(), "warning"),
@@ -206,7 +207,15 @@ fn bugs_count(r: &SyncResult) -> String {
     if ran { format!(", {} bugs refreshed", r.bugs_refreshed) } else { String::new() }
 }
 
-/// Rows a nuke removed, named only when there were some.
+/// Live tests re-checked, named only when there were some.
+fn rechecked(r: &SyncResult) -> String {
+    match r.tests_rechecked {
+        0 => String::new(),
+        n => format!(", {n} live tests re-checked ({} changed)", r.tests_changed),
+    }
+}
+
+/// Rows removed, named only when there were some.
 fn removed(rows: u32) -> String {
     match rows {
         0 => String::new(),
@@ -260,6 +269,8 @@ mod tests {
             tests_discovered: 4,
             tests_updated: 5,
             bugs_refreshed: 0,
+            tests_rechecked: 0,
+            tests_changed: 0,
             rows_removed: 0,
             duration_seconds: 1.26,
             warnings: vec!["w".into()],

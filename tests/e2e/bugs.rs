@@ -133,7 +133,10 @@ async fn final_tests_whose_bugs_were_synced_are_skipped_unless_forced() {
     let bugs_before = stored_bugs(&db, "1");
 
     account.sim.clear_requests();
-    let run = account.sync(&["--refresh-bugs", "--json"]).await.expect(0);
+    account.sync(&["--refresh-bugs"]).await.expect(0);
+    assert!(bugs_requests(&account).is_empty(), "bugs fetched within the freshness limit are fresh");
+
+    let run = account.sync(&["--refresh-bugs", "--max-age", "0", "--json"]).await.expect(0);
     let asked: BTreeSet<u64> = bugs_requests(&account).into_iter().flat_map(|r| r.tests).collect();
     assert_eq!(asked, open, "archived and cancelled tests are skipped");
     let open_bugs = bugs_before.values().filter(|t| open.contains(t)).count();

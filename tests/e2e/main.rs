@@ -4,6 +4,7 @@
 mod bugs;
 mod component;
 mod errors;
+mod freshness;
 mod in_process;
 mod lock;
 mod mcp;

@@ -84,7 +84,7 @@ async fn a_real_mcp_client_syncs_follows_progress_reads_status_and_history_and_g
     assert_eq!(sync["is_error"], false, "{sync}");
     let result = &sync["structured"];
     assert_eq!(result["status"], "completed", "{result}");
-    assert_eq!(result["phases_completed"], json!(["products", "features", "new_tests"]));
+    assert_eq!(result["phases_completed"], json!(["products", "features", "new_tests", "bugs"]), "bugs are kept fresh");
     assert_eq!(result["tests_discovered"], 80);
     assert_eq!(result["errors"], json!([]));
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE product_id IN (1, 2)"), 80);

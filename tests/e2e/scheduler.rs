@@ -57,6 +57,19 @@ async fn the_daemon_syncs_every_interval_in_scope_and_exits_0_on_sigterm() {
     let db = account.db();
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 30, "a single product id is honoured");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE product_id <> 2"), 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE bugs_synced_at IS NULL"), 0, "bugs are kept fresh too");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_leaves_bugs_alone_when_told_to() {
+    let account = Account::start(1, 1, 10).await;
+    let daemon =
+        account.spawn("daemon", &[("TESTIO_REFRESH_INTERVAL_SECONDS", "60"), ("TESTIO_REFRESH_BUGS", "false")]);
+    closed_syncs(&account.db(), 1).await;
+    daemon.stop(libc::SIGTERM).await;
+    let db = account.db();
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 10);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE bugs_synced_at IS NOT NULL"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 pub use payload::{
     ApiTime, BugRecord, FeatureRecord, Payload, ProductRecord, TestRecord, parse_bugs, parse_features, parse_products,
-    parse_tests,
+    parse_test, parse_tests,
 };
 pub use retry::{MAX_RETRIES, MAX_RETRY_AFTER};
 

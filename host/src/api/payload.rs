@@ -289,6 +289,11 @@ struct TestsEnvelope {
 }
 
 #[derive(Deserialize)]
+struct TestEnvelope {
+    exploratory_test: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
 struct BugsEnvelope {
     bugs: Vec<Box<RawValue>>,
 }
@@ -316,16 +321,20 @@ pub fn parse_features(body: &[u8]) -> serde_json::Result<Vec<FeatureRecord>> {
 /// Parses `{"exploratory_tests": [...]}`.
 pub fn parse_tests(body: &[u8]) -> serde_json::Result<Vec<TestRecord>> {
     let envelope: TestsEnvelope = serde_json::from_slice(body)?;
-    envelope
-        .exploratory_tests
-        .into_iter()
-        .map(|raw| {
-            let fields: TestFields = serde_json::from_str(raw.get())?;
-            let start_at = parse_instant(fields.start_at.as_deref());
-            let end_at = parse_instant(fields.end_at.as_deref());
-            Ok(TestRecord { fields, start_at, end_at, raw })
-        })
-        .collect()
+    envelope.exploratory_tests.into_iter().map(test_record).collect()
+}
+
+/// Parses `{"exploratory_test": {...}}`, one test by id, as a list of one.
+pub fn parse_test(body: &[u8]) -> serde_json::Result<Vec<TestRecord>> {
+    let envelope: TestEnvelope = serde_json::from_slice(body)?;
+    Ok(vec![test_record(envelope.exploratory_test)?])
+}
+
+fn test_record(raw: Box<RawValue>) -> serde_json::Result<TestRecord> {
+    let fields: TestFields = serde_json::from_str(raw.get())?;
+    let start_at = parse_instant(fields.start_at.as_deref());
+    let end_at = parse_instant(fields.end_at.as_deref());
+    Ok(TestRecord { fields, start_at, end_at, raw })
 }
 
 /// Parses `{"bugs": [...]}`.
@@ -394,6 +403,13 @@ mod tests {
         assert_eq!((bugs[0].status(), bugs[1].status()), (Some("auto_accepted"), Some("accepted")));
         assert_eq!((bugs[0].known(), bugs[1].known()), (false, true));
         assert_eq!((bugs[0].test_id(), bugs[1].test_id()), (Some(7), None));
+    }
+
+    #[test]
+    fn a_single_test_parses_as_a_list_of_one() {
+        let tests = parse_test(br#"{"exploratory_test":{"id":5,"status":"locked"}}"#).unwrap();
+        assert_eq!((tests.len(), tests[0].fields.id, tests[0].fields.status.as_deref()), (1, 5, Some("locked")));
+        assert!(parse_test(br#"{"exploratory_tests":[]}"#).is_err());
     }
 
     #[test]

@@ -15,16 +15,15 @@ use crate::capabilities::bindings::customer_api::{
 /// A kind of record the API lists, and what the engine is told about a list of them.
 trait Listed: Sized + Send + 'static {
     type Reply;
-    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>>;
+    /// The parser of the endpoint's list; `fetch_parsed` takes another for another shape.
+    const PARSE: fn(&[u8]) -> serde_json::Result<Vec<Self>>;
     /// Keeps the records in the table as a payload and summarises them for the engine.
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<Self::Reply>;
 }
 
 impl Listed for ProductRecord {
     type Reply = ProductList;
-    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
-        api::parse_products(body)
-    }
+    const PARSE: fn(&[u8]) -> serde_json::Result<Vec<Self>> = api::parse_products;
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<ProductList> {
         let products = records.iter().map(product_summary).collect();
         Ok(ProductList { products, body: table.push(Payload::Products(Arc::new(records)))? })
@@ -33,9 +32,7 @@ impl Listed for ProductRecord {
 
 impl Listed for FeatureRecord {
     type Reply = FeatureList;
-    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
-        api::parse_features(body)
-    }
+    const PARSE: fn(&[u8]) -> serde_json::Result<Vec<Self>> = api::parse_features;
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<FeatureList> {
         let feature_ids = records.iter().map(|f| f.fields.id).collect();
         Ok(FeatureList { feature_ids, body: table.push(Payload::Features(Arc::new(records)))? })
@@ -44,25 +41,25 @@ impl Listed for FeatureRecord {
 
 impl Listed for TestRecord {
     type Reply = TestsPage;
-    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
-        api::parse_tests(body)
-    }
+    const PARSE: fn(&[u8]) -> serde_json::Result<Vec<Self>> = api::parse_tests;
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<TestsPage> {
-        let tests =
-            records.iter().map(|t| wit::TestSummary { id: t.fields.id, end_at: t.end_at.clone().into() }).collect();
+        let tests = records.iter().map(test_summary).collect();
         Ok(TestsPage { tests, body: table.push(Payload::Tests(Arc::new(records)))? })
     }
 }
 
 impl Listed for BugRecord {
     type Reply = BugList;
-    fn parse(body: &[u8]) -> serde_json::Result<Vec<Self>> {
-        api::parse_bugs(body)
-    }
+    const PARSE: fn(&[u8]) -> serde_json::Result<Vec<Self>> = api::parse_bugs;
     fn reply(records: Vec<Self>, table: &mut ResourceTable) -> wasmtime::Result<BugList> {
         let bugs = records.iter().map(|b| wit::BugSummary { id: b.fields.id, test_id: b.test_id() }).collect();
         Ok(BugList { bugs, body: table.push(Payload::Bugs(Arc::new(records)))? })
     }
+}
+
+fn test_summary(test: &TestRecord) -> wit::TestSummary {
+    let status = test.fields.status.clone().unwrap_or_default();
+    wit::TestSummary { id: test.fields.id, end_at: test.end_at.clone().into(), status }
 }
 
 fn product_summary(product: &ProductRecord) -> wit::ProductSummary {
@@ -82,12 +79,22 @@ impl HostState {
         endpoints: Vec<String>,
         handled: Vec<u16>,
     ) -> wasmtime::Result<Vec<Result<R::Reply, wit::ApiError>>> {
+        self.fetch_parsed::<R>(endpoints, handled, R::PARSE).await
+    }
+
+    /// Like `fetch_all`, with every body parsed by `parse`.
+    async fn fetch_parsed<R: Listed>(
+        &mut self,
+        endpoints: Vec<String>,
+        handled: Vec<u16>,
+        parse: fn(&[u8]) -> serde_json::Result<Vec<R>>,
+    ) -> wasmtime::Result<Vec<Result<R::Reply, wit::ApiError>>> {
         let handled = Arc::new(handled);
         let tasks: Vec<_> = endpoints
             .into_iter()
             .map(|endpoint| {
                 let (client, handled) = (self.api.clone(), handled.clone());
-                tokio::spawn(async move { client.get_with(&endpoint, R::parse, &handled).await })
+                tokio::spawn(async move { client.get_with(&endpoint, parse, &handled).await })
             })
             .collect();
         let mut replies = Vec::with_capacity(tasks.len());
@@ -138,6 +145,11 @@ impl Host for HostState {
             .map(|r| format!("products/{}/exploratory_tests?page={}&per_page={}", r.product_id, r.page, r.per_page))
             .collect();
         self.fetch_all::<TestRecord>(endpoints, Vec::new()).await
+    }
+
+    async fn fetch_tests(&mut self, ids: Vec<u64>) -> wasmtime::Result<Vec<Result<TestsPage, wit::ApiError>>> {
+        let endpoints = ids.iter().map(|id| format!("exploratory_tests/{id}")).collect();
+        self.fetch_parsed::<TestRecord>(endpoints, Vec::new(), api::parse_test).await
     }
 
     async fn fetch_bugs(

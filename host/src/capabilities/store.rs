@@ -14,6 +14,7 @@ use crate::db::bugs::BugCandidate;
 use crate::db::columns::column_millis;
 use crate::db::coverage::TestsCoverage;
 use crate::db::problems::{Neighbour, ProblemReport, ProblemRow};
+use crate::db::recheck::StoredTest;
 use crate::db::writes::{Placement, select};
 use crate::model::EntityKind;
 
@@ -124,6 +125,28 @@ impl Host for HostState {
 
     async fn clear_problem_range(&mut self, id: u64) -> Done {
         Ok(self.db.write(move |db| db.clear_problem_range(id).map_err(|e| db_error("a problem range", e))))
+    }
+
+    async fn tests_to_recheck(
+        &mut self,
+        product_ids: Vec<u64>,
+        final_statuses: Vec<String>,
+        since: Option<Timestamp>,
+        written_before: Timestamp,
+    ) -> wasmtime::Result<Result<Vec<wit::StoredTest>, String>> {
+        let read = move |db: &mut crate::db::Store| {
+            db.tests_to_recheck(&product_ids, &final_statuses, since, written_before)
+                .map_err(|e| format!("could not read the tests to re-check: {e}"))
+        };
+        let due = self.db.read(read).await;
+        Ok(due.map(|list| list.into_iter().map(Into::into).collect()))
+    }
+
+    async fn remove_tests(&mut self, ids: Vec<u64>) -> wasmtime::Result<Result<u32, String>> {
+        let remove = move |db: &mut crate::db::Store| {
+            db.remove_tests(&ids).map_err(|e| format!("could not remove the tests the API no longer returns: {e}"))
+        };
+        Ok(self.db.read(remove).await)
     }
 
     async fn bug_candidates(
@@ -238,6 +261,12 @@ impl From<ProblemReport> for wit::ProblemReport {
             before: r.before.map(Into::into),
             after: r.after.map(Into::into),
         }
+    }
+}
+
+impl From<StoredTest> for wit::StoredTest {
+    fn from(t: StoredTest) -> Self {
+        wit::StoredTest { id: t.id, product_id: t.product_id, status: t.status, position: t.position }
     }
 }
 

@@ -85,6 +85,7 @@ impl From<Options> for wit::Options {
             force_refresh: options.force_refresh,
             incremental_only: options.incremental_only,
             nuke: options.nuke,
+            max_age_seconds: options.max_age_seconds,
         }
     }
 }
@@ -108,6 +109,8 @@ impl From<wit::SyncResult> for SyncResult {
             tests_discovered: r.tests_discovered,
             tests_updated: r.tests_updated,
             bugs_refreshed: r.bugs_refreshed,
+            tests_rechecked: r.tests_rechecked,
+            tests_changed: r.tests_changed,
             rows_removed: r.rows_removed,
             duration_seconds: r.duration_seconds,
             warnings: r.warnings,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::Exit;
+use super::shared::Freshness;
 use super::sync::Target;
 use crate::config;
 use crate::runtime::EngineRuntime;
@@ -35,6 +36,13 @@ pub struct Schedule {
     /// '30 days ago', 'last 7 days'; relative forms count from each sync; default: all
     #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = check_since)]
     since: Option<String>,
+    #[command(flatten)]
+    freshness: Freshness,
+    /// Whether each sync also refreshes the bugs of the tests in scope (those of live
+    /// tests whose bugs are older than --max-age, and never-fetched ones)
+    #[arg(long, env = "TESTIO_REFRESH_BUGS", default_value_t = true, value_name = "BOOL",
+          action = clap::ArgAction::Set)]
+    refresh_bugs: bool,
 }
 
 fn check_since(text: &str) -> Result<String, String> {
@@ -46,6 +54,8 @@ impl Schedule {
         Selection {
             product_ids: (!self.product_ids.is_empty()).then(|| self.product_ids.clone()),
             since: self.since.clone(),
+            max_age_seconds: self.freshness.max_age,
+            bugs: self.refresh_bugs,
         }
     }
 

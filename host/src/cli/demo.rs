@@ -22,6 +22,10 @@ pub struct Args {
     /// New tests added per product before the second sync
     #[arg(long, default_value_t = 5)]
     new_tests: u32,
+    /// Older tests per product whose review finishes (status changes deep in the list)
+    /// before the third sync
+    #[arg(long, default_value_t = 2)]
+    reviews: usize,
     #[command(flatten)]
     limits: ApiLimits,
     #[command(flatten)]
@@ -59,8 +63,16 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     eprintln!("\n== Incremental sync after {} new tests per product", args.new_tests);
     let incremental = sync_once(&service, &call).await;
+    let finished: usize = (1..=u64::from(a.products)).map(|p| sim.finish_reviews(p, args.reviews).len()).sum();
+    eprintln!(
+        "\n== Reviews finished on {finished} older tests, deep in the lists: a sync that re-checks every live test \
+         now (--max-age 0) brings them up to date"
+    );
+    let mut recheck = call.clone();
+    recheck.options.max_age_seconds = Some(0);
+    let rechecked = sync_once(&service, &recheck).await;
     sim.shutdown();
-    Ok(if cold == Exit::Success { incremental } else { cold })
+    Ok([cold, incremental, rechecked].into_iter().find(|e| *e != Exit::Success).unwrap_or(Exit::Success))
 }
 
 async fn sync_once(service: &SyncService, call: &SyncRequest) -> Exit {

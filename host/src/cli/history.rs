@@ -47,6 +47,9 @@ fn line(sync: &SyncRecord) -> String {
             sync.tests_discovered.unwrap_or(0),
             sync.tests_updated.unwrap_or(0)
         );
+        if let Some(rechecked) = sync.tests_rechecked.filter(|n| *n > 0) {
+            text += &format!(", {rechecked} live tests re-checked ({} changed)", sync.tests_changed.unwrap_or(0));
+        }
     }
     if let Some(message) = &sync.error_message {
         text += &format!(" — {message}");

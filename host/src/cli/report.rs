@@ -122,6 +122,8 @@ pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
             "tests_discovered": r.tests_discovered,
             "tests_updated": r.tests_updated,
             "bugs_refreshed": r.bugs_refreshed,
+            "tests_rechecked": r.tests_rechecked,
+            "tests_changed": r.tests_changed,
             "rows_removed": r.rows_removed,
             "duration_seconds": r.duration_seconds,
             "warnings": r.warnings,

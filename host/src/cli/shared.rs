@@ -12,6 +12,20 @@ pub struct Customer {
     pub customer_id: i64,
 }
 
+/// How fresh the mirror is kept.
+#[derive(clap::Args)]
+pub struct Freshness {
+    /// How old, in seconds, the stored data of a test whose status can still change (not
+    /// archived or cancelled) may get before a sync fetches it again; 0 re-checks every such
+    /// test now. Bugs of those tests follow the same limit
+    #[arg(long, env = "CACHE_TTL_SECONDS", default_value_t = 3600, value_name = "SECS",
+          value_parser = whole_number::<u32>(0, MAX_AGE_LIMIT))]
+    pub max_age: u32,
+}
+
+/// Thirty days: a mirror kept fresher than that by nothing is a mistake worth an error.
+const MAX_AGE_LIMIT: u32 = 30 * 86_400;
+
 /// How hard the Customer API is asked.
 #[derive(clap::Args)]
 pub struct ApiLimits {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use super::shared::{ApiLimits, Customer};
+use super::shared::{ApiLimits, Customer, Freshness};
 use super::{Exit, report};
 use crate::config;
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
@@ -46,6 +46,8 @@ pub struct Args {
     /// Print the result as JSON on stdout
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    freshness: Freshness,
     #[command(flatten)]
     target: Target,
 }
@@ -122,7 +124,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             entity_types: (!args.entity_types.is_empty())
                 .then(|| args.entity_types.iter().map(|k| entity_kind(*k)).collect()),
         },
-        options: Options { force_refresh: args.force, incremental_only: args.incremental_only, nuke: args.nuke },
+        options: Options {
+            force_refresh: args.force,
+            incremental_only: args.incremental_only,
+            nuke: args.nuke,
+            max_age_seconds: Some(args.freshness.max_age),
+        },
         trigger: Trigger::Cli,
     };
     let started = Instant::now();

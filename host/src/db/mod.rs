@@ -5,6 +5,7 @@ pub mod bugs;
 pub mod columns;
 pub mod coverage;
 pub mod problems;
+pub mod recheck;
 mod schema;
 pub mod status;
 pub mod sweep;

@@ -172,8 +172,11 @@ CREATE TABLE bugs (
 CREATE INDEX ix_bugs_test ON bugs (customer_id, test_id);
 CREATE INDEX ix_bugs_status ON bugs (status);
 "#,
-    // 5: what a sync removed (a nuke's sweep).
+    // 5: what a sync re-checked for freshness and what it removed (a nuke's sweep, tests
+    // the API no longer returns).
     r#"
+ALTER TABLE sync_events ADD COLUMN tests_rechecked INTEGER;
+ALTER TABLE sync_events ADD COLUMN tests_changed INTEGER;
 ALTER TABLE sync_events ADD COLUMN rows_removed INTEGER;
 "#,
 ];

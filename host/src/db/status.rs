@@ -24,6 +24,8 @@ pub struct SyncRecord {
     pub tests_discovered: Option<i64>,
     pub tests_updated: Option<i64>,
     pub bugs_refreshed: Option<i64>,
+    pub tests_rechecked: Option<i64>,
+    pub tests_changed: Option<i64>,
     pub rows_removed: Option<i64>,
     pub warnings: Option<i64>,
     pub errors: Option<i64>,
@@ -46,7 +48,7 @@ impl Store {
         let mut statement = self.conn.prepare(
             "SELECT id, started_at, completed_at, status, trigger_source, phases, pid, duration_seconds,
                products_synced, features_refreshed, tests_discovered, tests_updated, bugs_refreshed,
-               warnings, errors, error_message, rows_removed
+               warnings, errors, error_message, rows_removed, tests_rechecked, tests_changed
              FROM sync_events WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let rows = statement.query_map(params![self.customer_id, limit], |r| {
@@ -68,6 +70,8 @@ impl Store {
                 errors: r.get(14)?,
                 error_message: r.get(15)?,
                 rows_removed: r.get(16)?,
+                tests_rechecked: r.get(17)?,
+                tests_changed: r.get(18)?,
             })
         })?;
         rows.collect()

@@ -84,7 +84,7 @@ impl Store {
 }
 
 /// Deletes the tests `stale` selects (its parameters are `params`), and their rows.
-fn delete_tests(tx: &Transaction, stale: &str, params: impl rusqlite::Params + Copy) -> rusqlite::Result<usize> {
+pub fn delete_tests(tx: &Transaction, stale: &str, params: impl rusqlite::Params + Copy) -> rusqlite::Result<usize> {
     let mut deleted = 0;
     for table in ["bugs", "test_features", "test_platforms"] {
         deleted +=

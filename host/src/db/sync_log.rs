@@ -68,7 +68,7 @@ impl Store {
                     "UPDATE sync_events SET completed_at = ?2, status = ?3, products_synced = ?4,
                        features_refreshed = ?5, tests_discovered = ?6, tests_updated = ?7,
                        bugs_refreshed = ?8, warnings = ?9, errors = ?10, duration_seconds = ?11,
-                       error_message = ?12, rows_removed = ?13
+                       error_message = ?12, rows_removed = ?13, tests_rechecked = ?14, tests_changed = ?15
                      WHERE id = ?1",
                     params![
                         run_id,
@@ -83,7 +83,9 @@ impl Store {
                         r.errors.len() as i64,
                         r.duration_seconds,
                         r.errors.first(),
-                        r.rows_removed
+                        r.rows_removed,
+                        r.tests_rechecked,
+                        r.tests_changed
                     ],
                 )?;
                 if r.errors.is_empty() {

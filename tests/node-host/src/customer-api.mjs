@@ -69,10 +69,11 @@ export function customerApi({ baseUrl, token, maxInFlight = 10 }) {
       const endpoints = requests.map(
         ({ productId, page, perPage }) => `products/${productId}/exploratory_tests?page=${page}&per_page=${perPage}`,
       );
-      return fetchAll(endpoints, 'exploratory_tests', (tests) => ({
-        tests: tests.map((t) => ({ id: t.id, endAt: parseInstant(t.json.end_at) })),
-        body: new Payload('tests', tests),
-      }));
+      return fetchAll(endpoints, 'exploratory_tests', testsPage);
+    },
+    fetchTests(ids) {
+      const endpoints = Array.from(ids, (id) => `exploratory_tests/${id}`);
+      return fetchAll(endpoints, 'exploratory_test', testsPage);
     },
     fetchBugs(batches, handled) {
       const endpoints = batches.map((ids) => `bugs?filter_test_cycle_ids=${Array.from(ids).join(',')}`);
@@ -101,6 +102,19 @@ function judge(answer, endpoint) {
 }
 
 /** The records of `{"<envelope>": [...]}`, each as `{ id, json }` with a bigint id. */
+/** A page of tests (or one test by id) as the engine sees it. */
+function testsPage(tests) {
+  return {
+    tests: tests.map((t) => ({
+      id: t.id,
+      endAt: parseInstant(t.json.end_at),
+      status: typeof t.json.status === 'string' ? t.json.status : '',
+    })),
+    body: new Payload('tests', tests),
+  };
+}
+
+/** The records of `{"<envelope>": [...]}`, or of `{"<envelope>": {...}}` (one record by id). */
 function records(body, envelope) {
   let parsed;
   try {
@@ -108,7 +122,8 @@ function records(body, envelope) {
   } catch (error) {
     throw new ShapeError(error.message);
   }
-  const list = parsed?.[envelope];
+  const found = parsed?.[envelope];
+  const list = found !== null && typeof found === 'object' && !Array.isArray(found) ? [found] : found;
   if (!Array.isArray(list)) throw new ShapeError(`no "${envelope}" list`);
   return list.map((json, i) => ({ id: recordId(json?.id, `${envelope}[${i}].id`), json }));
 }

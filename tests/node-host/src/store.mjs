@@ -86,6 +86,23 @@ export function memoryStore({ clock }) {
       setTestsCoverage(productId, coverage) {
         tables.coverage.set(productId, coverage);
       },
+      testsToRecheck(productIds, finalStatuses, since, writtenBefore) {
+        const finals = new Set(finalStatuses);
+        const ended = (test) => (test.endAt.tag === 'at' ? test.endAt.val : null);
+        const inWindow = (test) => since === undefined || ended(test) === null || ended(test) >= since;
+        return Array.from(productIds).flatMap((productId) =>
+          [...tables.tests.values()]
+            .filter((t) => t.productId === productId)
+            .sort((a, b) => newestFirst(ended(a), ended(b)))
+            .map((t, position) => ({ id: t.id, productId, status: t.status, position, test: t }))
+            .filter(({ status, test }) => !finals.has(status) && test.writtenAt < writtenBefore && inWindow(test))
+            .map(({ id, status, position }) => ({ id, productId, status, position })),
+        );
+      },
+      removeTests(ids) {
+        const gone = new Set(ids);
+        return deleteTests((t) => gone.has(t.id));
+      },
       problemRanges(productIds) {
         const wanted = new Set(productIds);
         // A Map iterates in insertion order, which is oldest record first.
