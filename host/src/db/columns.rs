@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::model::Timestamp;
 
-const TIME_COLUMN: &str = "%Y-%m-%d %H:%M:%S%.6f";
+pub(crate) const TIME_COLUMN: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
 /// Now, in the column format used for times.
 pub fn now_column() -> String {

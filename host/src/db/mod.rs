@@ -1,12 +1,15 @@
 //! The SQLite store: connection set-up, migrations, and the repositories the
 //! capabilities use.
 
+pub mod backend;
 pub mod bugs;
 pub mod columns;
 pub mod coverage;
+pub mod pg;
 pub mod problems;
 pub mod recheck;
 mod schema;
+mod sqlite;
 pub mod status;
 pub mod sweep;
 pub mod sync_log;
@@ -18,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use backend::SyncStore;
 
 /// The store for one customer's rows in one database file.
 pub struct Store {

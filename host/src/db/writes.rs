@@ -194,7 +194,7 @@ fn replace_test_platforms(tx: &Transaction, customer: i64, test: &TestRecord) ->
     Ok(())
 }
 
-fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+pub(crate) fn json_list<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 

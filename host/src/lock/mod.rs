@@ -11,7 +11,8 @@
 
 mod file;
 mod heartbeat;
-mod process;
+pub mod pg;
+pub(crate) mod process;
 mod record;
 mod registry;
 
