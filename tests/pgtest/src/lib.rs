@@ -98,6 +98,12 @@ impl PgServer {
         format!("postgres://{USER}:{password}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// The postmaster's process id, from its pid file (benches measure the server's CPU).
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.path().join("data").join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// The server's log so far, for a failure message.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
 
 use super::Conn;
 use super::values::{id, ids, instant, last_per_id};
@@ -17,25 +18,28 @@ WHERE customer_id = $1 AND product_id = ANY($2)
   AND ($3::timestamptz IS NULL OR end_at IS NULL OR end_at >= $3)
 ORDER BY end_at DESC NULLS LAST, id DESC";
 
-const DELETE_BUGS: &str = "DELETE FROM bugs WHERE customer_id = $1 AND test_id = ANY($2)";
-
-const UPSERT_BUGS: &str = "
-INSERT INTO bugs (customer_id, id, test_id, title, severity, status, raw_data, synced_at, reported_by,
-                  test_feature_id, actual_result, expected_result, steps, reported_at, known)
-SELECT $1, t.id, t.test_id, t.title, t.severity, t.status, t.raw_data::jsonb, $2, t.reported_by,
-       t.test_feature_id, t.actual_result, t.expected_result, t.steps, t.reported_at, t.known
-FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-            $10::bigint[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::bool[])
-  AS t (id, test_id, title, severity, status, raw_data, reported_by, test_feature_id,
-        actual_result, expected_result, steps, reported_at, known)
-ON CONFLICT (customer_id, id) DO UPDATE SET
-  test_id = excluded.test_id, title = excluded.title, severity = excluded.severity,
-  status = excluded.status, raw_data = excluded.raw_data, synced_at = excluded.synced_at,
-  reported_by = excluded.reported_by, test_feature_id = excluded.test_feature_id,
-  actual_result = excluded.actual_result, expected_result = excluded.expected_result,
-  steps = excluded.steps, reported_at = excluded.reported_at, known = excluded.known";
-
-const MARK_SYNCED: &str = "UPDATE tests SET bugs_synced_at = $3 WHERE customer_id = $1 AND id = ANY($2)";
+/// A batch in one statement: the bugs of `$3` become the given ones (a delete that spares
+/// the rows the upsert writes, so both may share the statement), and those tests' bugs
+/// are marked synced.
+const WRITE: &str = "
+WITH gone AS (
+  DELETE FROM bugs WHERE customer_id = $1 AND test_id = ANY($3) AND id <> ALL($4)),
+written AS (
+  INSERT INTO bugs (customer_id, id, test_id, title, severity, status, raw_data, synced_at, reported_by,
+                    test_feature_id, actual_result, expected_result, steps, reported_at, known)
+  SELECT $1, b.id, b.test_id, b.title, b.severity, b.status, b.raw_data::jsonb, $2, b.reported_by,
+         b.test_feature_id, b.actual_result, b.expected_result, b.steps, b.reported_at, b.known
+  FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+              $11::bigint[], $12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::bool[])
+    AS b (id, test_id, title, severity, status, raw_data, reported_by, test_feature_id,
+          actual_result, expected_result, steps, reported_at, known)
+  ON CONFLICT (customer_id, id) DO UPDATE SET
+    test_id = excluded.test_id, title = excluded.title, severity = excluded.severity,
+    status = excluded.status, raw_data = excluded.raw_data, synced_at = excluded.synced_at,
+    reported_by = excluded.reported_by, test_feature_id = excluded.test_feature_id,
+    actual_result = excluded.actual_result, expected_result = excluded.expected_result,
+    steps = excluded.steps, reported_at = excluded.reported_at, known = excluded.known)
+UPDATE tests SET bugs_synced_at = $2 WHERE customer_id = $1 AND id = ANY($3)";
 
 pub fn candidates(c: &mut Conn, product_ids: &[u64], since: Option<Timestamp>) -> Result<Vec<BugCandidate>> {
     let select = c.prepared(CANDIDATES)?;
@@ -55,36 +59,12 @@ pub fn candidates(c: &mut Conn, product_ids: &[u64], since: Option<Timestamp>) -
 
 pub fn write(c: &mut Conn, bugs: &[&BugRecord], test_ids: &[u64]) -> Result<()> {
     let batch = BugColumns::of(bugs)?;
-    let test_ids = ids(test_ids)?;
-    let (delete, upsert, mark) = (c.prepared(DELETE_BUGS)?, c.prepared(UPSERT_BUGS)?, c.prepared(MARK_SYNCED)?);
-    let (customer, now) = (c.customer, Utc::now());
-    let mut tx = c.client.transaction()?;
-    tx.execute(&delete, &[&customer, &test_ids])?;
-    if !batch.ids.is_empty() {
-        let b = &batch;
-        tx.execute(
-            &upsert,
-            &[
-                &customer,
-                &now,
-                &b.ids,
-                &b.test_ids,
-                &b.titles,
-                &b.severities,
-                &b.statuses,
-                &b.raw,
-                &b.reported_by,
-                &b.test_feature_ids,
-                &b.actual,
-                &b.expected,
-                &b.steps,
-                &b.reported_at,
-                &b.known,
-            ],
-        )?;
-    }
-    tx.execute(&mark, &[&customer, &test_ids, &now])?;
-    Ok(tx.commit()?)
+    let (test_ids, now) = (ids(test_ids)?, Utc::now());
+    let write = c.prepared(WRITE)?;
+    let head: [&(dyn ToSql + Sync); 3] = [&c.customer, &now, &test_ids];
+    let params: Vec<_> = head.into_iter().chain(batch.params()).collect();
+    c.client.execute(&write, &params)?;
+    Ok(())
 }
 
 /// A batch of bugs as one array per column, valued as SQLite's `upsert_bug` values them;
@@ -128,5 +108,24 @@ impl<'a> BugColumns<'a> {
             columns.known.push(bug.known());
         }
         Ok(columns)
+    }
+
+    /// `$4` to `$16` of WRITE.
+    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+        [
+            &self.ids,
+            &self.test_ids,
+            &self.titles,
+            &self.severities,
+            &self.statuses,
+            &self.raw,
+            &self.reported_by,
+            &self.test_feature_ids,
+            &self.actual,
+            &self.expected,
+            &self.steps,
+            &self.reported_at,
+            &self.known,
+        ]
     }
 }

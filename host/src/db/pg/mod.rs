@@ -50,6 +50,8 @@ struct Conn {
     client: Client,
     customer: i64,
     statements: HashMap<&'static str, Statement>,
+    /// Pages of tests written in this session.
+    pages_written: u32,
 }
 
 impl PgStore {
@@ -59,8 +61,10 @@ impl PgStore {
         client.batch_execute(&schema::script()).map_err(|e| target.fail(e.into()))?;
         // A crash of the server may lose the last commits, never their order or
         // consistency: the trade SQLite's `synchronous=NORMAL` makes. This session only.
-        client.batch_execute("SET synchronous_commit = off").map_err(|e| target.fail(e.into()))?;
-        Ok(Self { conn: Conn { client, customer: customer_id, statements: HashMap::new() }, target })
+        client
+            .batch_execute("SET synchronous_commit = off; SET plan_cache_mode = force_custom_plan")
+            .map_err(|e| target.fail(e.into()))?;
+        Ok(Self { conn: Conn { client, customer: customer_id, statements: HashMap::new(), pages_written: 0 }, target })
     }
 
     /// Runs `work` on the connection; PostgreSQL errors come out naming the server.

@@ -23,6 +23,17 @@ fn features() -> Vec<FeatureRecord> {
     parse_features(body.as_bytes()).unwrap()
 }
 
+/// What product 1's page held at an earlier sync: rows that the next write must replace.
+fn earlier_copy() -> Vec<TestRecord> {
+    let body = json!({"exploratory_tests": [
+        {"id": 7, "status": "locked", "features": [{"id": 70, "feature_id": 50}, {"id": 72, "feature_id": 52}],
+         "requirements": [{"operating_system": {"id": 1, "name": "Windows"}}, {"operating_system": {"name": "Linux"}}]},
+        {"id": 8, "status": "running", "requirements": [{"operating_system": {"id": 2, "name": "macOS old"}},
+                                                        {"operating_system": {"name": "Linux"}}]}
+    ]});
+    parse_tests(body.to_string().as_bytes()).unwrap()
+}
+
 /// Tests 7 (listed twice: the second copy wins), 8 and 9 of product 1; 20 of product 2.
 fn tests_of(product: u64) -> Vec<TestRecord> {
     let body = match product {
@@ -90,10 +101,14 @@ fn write_everything(store: &mut dyn SyncStore) {
     let placements: Vec<Placement> =
         features.iter().map(|feature| Placement { feature, section_ids: &[4, 5] }).collect();
     store.write_features(1, &placements).unwrap();
+    let earlier = earlier_copy();
+    store.write_tests(1, &earlier.iter().collect::<Vec<_>>()).unwrap();
     for product in [1, 2] {
         let tests = tests_of(product);
         store.write_tests(product, &tests.iter().collect::<Vec<_>>()).unwrap();
     }
+    let earlier = parse_bugs(br#"{"bugs":[{"id":702,"test":{"id":7}},{"id":800,"title":"old","test":{"id":8}}]}"#);
+    store.write_bugs(&earlier.unwrap().iter().collect::<Vec<_>>(), &[7, 8]).unwrap();
     let bugs = bugs();
     store.write_bugs(&bugs.iter().collect::<Vec<_>>(), &[7, 8]).unwrap();
     store.set_tests_coverage(1, TestsCoverage::All).unwrap();
@@ -195,7 +210,7 @@ fn a_test_keeps_its_last_copy_with_only_its_current_features_and_platforms() {
     assert_eq!(
         text("SELECT test_id || ':' || operating_system_name FROM test_platforms ORDER BY id"),
         ["8:macOS", "8:Linux", "8:BSD"],
-        "7's last copy has none; the first row of an operating system is kept; unnamed ones stay distinct"
+        "the earlier rows are gone; 7's last copy has none; the first of an operating system is kept; unnamed ones stay distinct"
     );
     assert_eq!(text("SELECT title FROM tests WHERE id = 7"), ["First, again"]);
     assert_eq!(text("SELECT title FROM tests WHERE id = 8"), ["Second"]);
@@ -210,7 +225,7 @@ fn a_test_keeps_its_last_copy_with_only_its_current_features_and_platforms() {
     assert_eq!(
         text("SELECT id || ':' || coalesce(status, '-') || ':' || coalesce(steps, '-') FROM bugs ORDER BY id"),
         ["700:auto_accepted:open\ntap", "701:-:-", "800:-:-"],
-        "a bug without a test is not written"
+        "a bug without a test is not written; 702 is gone upstream"
     );
 }
 
@@ -321,7 +336,7 @@ fn a_connection_dropped_mid_sync_fails_the_next_write_naming_the_server() {
         .unwrap();
     assert_eq!(killed.len(), 1, "the store's session");
     let products = products();
-    let error = store.write_products(&products.iter().collect::<Vec<_>>()).err().expect("the write fails").to_string();
+    let error = store.write_products(&products.iter().collect::<Vec<_>>()).expect_err("the write fails").to_string();
     assert_names(&error, db.server.port(), &db.name);
     assert!(error.starts_with("lost the connection to PostgreSQL at"), "{error}");
     assert_eq!(db.store(1).history(1).unwrap()[0].status, "running", "what was committed before stays");

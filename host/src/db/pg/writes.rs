@@ -1,11 +1,13 @@
-//! Writes of fetched records: one transaction per call, one batched statement per table
-//! (`INSERT … SELECT FROM unnest(arrays) ON CONFLICT …`). Records that share an id are
-//! reduced to the last one first, which is what SQLite's row-by-row writes leave.
+//! Writes of fetched records: one statement per call (so one transaction and one round
+//! trip), batched as `INSERT … SELECT FROM unnest(arrays) ON CONFLICT …`. Records that
+//! share an id are reduced to the last one first, which is what SQLite's row-by-row writes
+//! leave (one upsert may not meet a key twice).
 
 use std::collections::HashSet;
 
 use anyhow::Result;
 use chrono::Utc;
+use postgres::types::ToSql;
 
 use super::Conn;
 use super::values::{id, ids, instant, last_per_id};
@@ -33,54 +35,67 @@ ON CONFLICT (customer_id, id) DO UPDATE SET
   user_stories = excluded.user_stories, section_ids = excluded.section_ids,
   raw_data = excluded.raw_data, last_synced = excluded.last_synced";
 
-const UPSERT_TESTS: &str = "
-INSERT INTO tests (customer_id, id, product_id, data, status, start_at, end_at, synced_at,
-                   created_by, submitted_by, title, testing_type, goal, instructions,
-                   out_of_scope, enable_low, enable_high, enable_critical, test_environment)
-SELECT $1, t.id, $2, t.data::jsonb, t.status, t.start_at, t.end_at, $3,
-       t.created_by, t.submitted_by, t.title, t.testing_type, t.goal, t.instructions,
-       t.out_of_scope, t.enable_low, t.enable_high, t.enable_critical, t.test_environment::jsonb
-FROM unnest($4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[],
-            $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
-            $16::bool[], $17::bool[], $18::bool[], $19::text[])
-  AS t (id, data, status, start_at, end_at, created_by, submitted_by, title, testing_type, goal,
-        instructions, out_of_scope, enable_low, enable_high, enable_critical, test_environment)
-ON CONFLICT (customer_id, id) DO UPDATE SET
-  product_id = excluded.product_id, data = excluded.data, status = excluded.status,
-  start_at = excluded.start_at, end_at = excluded.end_at, synced_at = excluded.synced_at,
-  created_by = excluded.created_by, submitted_by = excluded.submitted_by,
-  title = excluded.title, testing_type = excluded.testing_type, goal = excluded.goal,
-  instructions = excluded.instructions, out_of_scope = excluded.out_of_scope,
-  enable_low = excluded.enable_low, enable_high = excluded.enable_high,
-  enable_critical = excluded.enable_critical, test_environment = excluded.test_environment";
+/// A page of tests in one statement (one round trip, one transaction): the tests, then
+/// their features and platforms, replaced as a whole so that ones removed upstream do not
+/// linger. The children's deletes and upserts touch disjoint rows (a delete spares the rows
+/// the upsert writes), which is what lets them share a statement.
+const WRITE_PAGE: &str = "
+WITH tests_written AS (
+  INSERT INTO tests (customer_id, id, product_id, data, status, start_at, end_at, synced_at,
+                     created_by, submitted_by, title, testing_type, goal, instructions,
+                     out_of_scope, enable_low, enable_high, enable_critical, test_environment)
+  SELECT $1, t.id, $2, t.data::jsonb, t.status, t.start_at, t.end_at, $3,
+         t.created_by, t.submitted_by, t.title, t.testing_type, t.goal, t.instructions,
+         t.out_of_scope, t.enable_low, t.enable_high, t.enable_critical, t.test_environment::jsonb
+  FROM unnest($4::bigint[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[], $9::text[],
+              $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+              $16::bool[], $17::bool[], $18::bool[], $19::text[])
+    AS t (id, data, status, start_at, end_at, created_by, submitted_by, title, testing_type, goal,
+          instructions, out_of_scope, enable_low, enable_high, enable_critical, test_environment)
+  ON CONFLICT (customer_id, id) DO UPDATE SET
+    product_id = excluded.product_id, data = excluded.data, status = excluded.status,
+    start_at = excluded.start_at, end_at = excluded.end_at, synced_at = excluded.synced_at,
+    created_by = excluded.created_by, submitted_by = excluded.submitted_by,
+    title = excluded.title, testing_type = excluded.testing_type, goal = excluded.goal,
+    instructions = excluded.instructions, out_of_scope = excluded.out_of_scope,
+    enable_low = excluded.enable_low, enable_high = excluded.enable_high,
+    enable_critical = excluded.enable_critical, test_environment = excluded.test_environment),
+features_gone AS (
+  DELETE FROM test_features AS f USING unnest($4::bigint[]) AS page (test_id)
+  WHERE f.customer_id = $1 AND f.test_id = page.test_id AND f.id <> ALL($20)),
+features_written AS (
+  INSERT INTO test_features (customer_id, id, test_id, feature_id, title, description, howtofind,
+                             user_stories, enable_default, enable_content, enable_visual)
+  SELECT $1, f.id, f.test_id, f.feature_id, f.title, f.description, f.howtofind,
+         f.user_stories::jsonb, f.enable_default, f.enable_content, f.enable_visual
+  FROM unnest($20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::text[], $25::text[],
+              $26::text[], $27::bool[], $28::bool[], $29::bool[])
+    AS f (id, test_id, feature_id, title, description, howtofind, user_stories,
+          enable_default, enable_content, enable_visual)
+  ON CONFLICT (customer_id, id) DO UPDATE SET
+    test_id = excluded.test_id, feature_id = excluded.feature_id, title = excluded.title,
+    description = excluded.description, howtofind = excluded.howtofind,
+    user_stories = excluded.user_stories, enable_default = excluded.enable_default,
+    enable_content = excluded.enable_content, enable_visual = excluded.enable_visual),
+platforms_gone AS (
+  DELETE FROM test_platforms AS p USING unnest($4::bigint[]) AS page (test_id)
+  WHERE p.customer_id = $1 AND p.test_id = page.test_id
+    AND (p.operating_system_id IS NULL OR (p.test_id, p.operating_system_id) NOT IN (
+      SELECT n.test_id, n.os_id FROM unnest($30::bigint[], $31::bigint[]) AS n (test_id, os_id)
+      WHERE n.os_id IS NOT NULL))),
+platforms_written AS (
+  INSERT INTO test_platforms (customer_id, test_id, operating_system_id, operating_system_name, category)
+  SELECT $1, p.test_id, p.os_id, p.os_name, p.category
+  FROM unnest($30::bigint[], $31::bigint[], $32::text[], $33::text[]) AS p (test_id, os_id, os_name, category)
+  ON CONFLICT (customer_id, test_id, operating_system_id) DO UPDATE SET
+    operating_system_name = excluded.operating_system_name, category = excluded.category)
+SELECT 1";
 
-/// A test's features and platforms are replaced as a whole, so ones removed upstream do
-/// not linger: both tables in one statement.
-const DELETE_TEST_CHILDREN: &str = "
-WITH features AS (DELETE FROM test_features WHERE customer_id = $1 AND test_id = ANY($2))
-DELETE FROM test_platforms WHERE customer_id = $1 AND test_id = ANY($2)";
-
-const UPSERT_TEST_FEATURES: &str = "
-INSERT INTO test_features (customer_id, id, test_id, feature_id, title, description, howtofind,
-                           user_stories, enable_default, enable_content, enable_visual)
-SELECT $1, t.id, t.test_id, t.feature_id, t.title, t.description, t.howtofind,
-       t.user_stories::jsonb, t.enable_default, t.enable_content, t.enable_visual
-FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::bool[], $10::bool[], $11::bool[])
-  AS t (id, test_id, feature_id, title, description, howtofind, user_stories,
-        enable_default, enable_content, enable_visual)
-ON CONFLICT (customer_id, id) DO UPDATE SET
-  test_id = excluded.test_id, feature_id = excluded.feature_id, title = excluded.title,
-  description = excluded.description, howtofind = excluded.howtofind,
-  user_stories = excluded.user_stories, enable_default = excluded.enable_default,
-  enable_content = excluded.enable_content, enable_visual = excluded.enable_visual";
-
-/// The first row of an operating system is kept, as SQLite's `INSERT OR IGNORE` does.
-const INSERT_TEST_PLATFORMS: &str = "
-INSERT INTO test_platforms (customer_id, test_id, operating_system_id, operating_system_name, category)
-SELECT $1, t.test_id, t.os_id, t.os_name, t.category
-FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS t (test_id, os_id, os_name, category)
-ON CONFLICT (customer_id, test_id, operating_system_id) DO NOTHING";
+/// The planner needs statistics to look a page's rows up by test rather than scan the
+/// customer's rows, and a new mirror has none until autovacuum comes round (a minute or
+/// more: after a cold sync). So a session analyses the tables once it has written this
+/// many pages, as the docs advise after a bulk load; it takes milliseconds at that size.
+const ANALYZE_AFTER_PAGES: u32 = 20;
 
 const KNOWN_TESTS: &str = "SELECT id FROM tests WHERE customer_id = $1 AND id = ANY($2)";
 
@@ -91,9 +106,8 @@ pub fn products(c: &mut Conn, products: &[&ProductRecord]) -> Result<()> {
     let types: Vec<Option<&str>> = products.iter().map(|p| p.fields.product_type.as_deref()).collect();
     let data: Vec<&str> = products.iter().map(|p| p.raw.get()).collect();
     let upsert = c.prepared(UPSERT_PRODUCTS)?;
-    let mut tx = c.client.transaction()?;
-    tx.execute(&upsert, &[&c.customer, &Utc::now(), &ids, &titles, &types, &data])?;
-    Ok(tx.commit()?)
+    c.client.execute(&upsert, &[&c.customer, &Utc::now(), &ids, &titles, &types, &data])?;
+    Ok(())
 }
 
 pub fn features(c: &mut Conn, product_id: u64, features: &[Placement]) -> Result<()> {
@@ -136,67 +150,17 @@ pub fn known_tests(c: &mut Conn, wanted: &[u64]) -> Result<Vec<u64>> {
 
 pub fn tests(c: &mut Conn, product_id: u64, tests: &[&TestRecord]) -> Result<()> {
     let tests = last_per_id(tests.iter().copied(), |t| t.fields.id);
-    let columns = TestColumns::of(&tests)?;
-    let features = FeatureColumns::of(&tests)?;
-    let platforms = PlatformColumns::of(&tests)?;
-    let (upsert, delete, insert_features, insert_platforms) = (
-        c.prepared(UPSERT_TESTS)?,
-        c.prepared(DELETE_TEST_CHILDREN)?,
-        c.prepared(UPSERT_TEST_FEATURES)?,
-        c.prepared(INSERT_TEST_PLATFORMS)?,
-    );
-    let customer = c.customer;
-    let mut tx = c.client.transaction()?;
-    let t = &columns;
-    tx.execute(
-        &upsert,
-        &[
-            &customer,
-            &id(product_id)?,
-            &Utc::now(),
-            &t.ids,
-            &t.data,
-            &t.status,
-            &t.start_at,
-            &t.end_at,
-            &t.created_by,
-            &t.submitted_by,
-            &t.title,
-            &t.testing_type,
-            &t.goal,
-            &t.instructions,
-            &t.out_of_scope,
-            &t.enable_low,
-            &t.enable_high,
-            &t.enable_critical,
-            &t.environment,
-        ],
-    )?;
-    tx.execute(&delete, &[&customer, &t.ids])?;
-    if !features.ids.is_empty() {
-        let f = &features;
-        tx.execute(
-            &insert_features,
-            &[
-                &customer,
-                &f.ids,
-                &f.test_ids,
-                &f.feature_ids,
-                &f.titles,
-                &f.descriptions,
-                &f.howtofind,
-                &f.stories,
-                &f.enable_default,
-                &f.enable_content,
-                &f.enable_visual,
-            ],
-        )?;
+    let (t, f, p) = (TestColumns::of(&tests)?, FeatureColumns::of(&tests)?, PlatformColumns::of(&tests)?);
+    let write = c.prepared(WRITE_PAGE)?;
+    let (product, now) = (id(product_id)?, Utc::now());
+    let head: [&(dyn ToSql + Sync); 3] = [&c.customer, &product, &now];
+    let params: Vec<_> = head.into_iter().chain(t.params()).chain(f.params()).chain(p.params()).collect();
+    c.client.execute(&write, &params)?;
+    c.pages_written += 1;
+    if c.pages_written == ANALYZE_AFTER_PAGES {
+        c.client.batch_execute("ANALYZE tests, test_features, test_platforms")?;
     }
-    if !platforms.test_ids.is_empty() {
-        let p = &platforms;
-        tx.execute(&insert_platforms, &[&customer, &p.test_ids, &p.os_ids, &p.os_names, &p.categories])?;
-    }
-    Ok(tx.commit()?)
+    Ok(())
 }
 
 /// A page of tests as one array per column, valued as SQLite's `upsert_test` values them.
@@ -244,6 +208,28 @@ impl<'a> TestColumns<'a> {
             environment: tests.iter().map(|t| environment(t)).collect(),
         })
     }
+
+    /// `$4` to `$19` of WRITE_PAGE.
+    fn params(&self) -> [&(dyn ToSql + Sync); 16] {
+        [
+            &self.ids,
+            &self.data,
+            &self.status,
+            &self.start_at,
+            &self.end_at,
+            &self.created_by,
+            &self.submitted_by,
+            &self.title,
+            &self.testing_type,
+            &self.goal,
+            &self.instructions,
+            &self.out_of_scope,
+            &self.enable_low,
+            &self.enable_high,
+            &self.enable_critical,
+            &self.environment,
+        ]
+    }
 }
 
 /// Only the environment's id and title are kept (its record may hold credentials).
@@ -289,9 +275,26 @@ impl<'a> FeatureColumns<'a> {
         }
         Ok(columns)
     }
+
+    /// `$20` to `$29` of WRITE_PAGE.
+    fn params(&self) -> [&(dyn ToSql + Sync); 10] {
+        [
+            &self.ids,
+            &self.test_ids,
+            &self.feature_ids,
+            &self.titles,
+            &self.descriptions,
+            &self.howtofind,
+            &self.stories,
+            &self.enable_default,
+            &self.enable_content,
+            &self.enable_visual,
+        ]
+    }
 }
 
-/// One row per operating system of a test's requirements.
+/// One row per operating system of a test's requirements; the first of one id is kept,
+/// as SQLite's `INSERT OR IGNORE` keeps it.
 #[derive(Default)]
 struct PlatformColumns<'a> {
     test_ids: Vec<i64>,
@@ -303,10 +306,15 @@ struct PlatformColumns<'a> {
 impl<'a> PlatformColumns<'a> {
     fn of(tests: &[&'a TestRecord]) -> Result<Self> {
         let mut columns = Self::default();
+        let mut seen = HashSet::new();
         for test in tests {
             for requirement in test.fields.requirements.iter().flatten() {
                 let Some(os) = &requirement.operating_system else { continue };
                 let Some(name) = &os.name else { continue };
+                // Rows without an operating system id never conflict: all are kept.
+                if os.id.is_some_and(|os_id| !seen.insert((test.fields.id, os_id))) {
+                    continue;
+                }
                 columns.test_ids.push(id(test.fields.id)?);
                 columns.os_ids.push(os.id.map(id).transpose()?);
                 columns.os_names.push(name);
@@ -314,5 +322,10 @@ impl<'a> PlatformColumns<'a> {
             }
         }
         Ok(columns)
+    }
+
+    /// `$30` to `$33` of WRITE_PAGE.
+    fn params(&self) -> [&(dyn ToSql + Sync); 4] {
+        [&self.test_ids, &self.os_ids, &self.os_names, &self.categories]
     }
 }
