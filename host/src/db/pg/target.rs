@@ -26,13 +26,17 @@ impl PgTarget {
     /// A `postgres://` URL (or `key=value` settings). Without a password in it,
     /// `PGPASSWORD` is used; without a host, `localhost`.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
+        Self::parse_with(url, std::env::var("PGPASSWORD").ok())
+    }
+
+    fn parse_with(url: &str, env_password: Option<String>) -> anyhow::Result<Self> {
         let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
             // The cause names the setting (`invalid value for option `port``), not its value.
             let cause = e.source().map_or_else(|| e.to_string(), ToString::to_string);
             anyhow::anyhow!("the PostgreSQL connection URL is not valid: {cause}")
         })?;
         if config.get_password().is_none()
-            && let Ok(password) = std::env::var("PGPASSWORD")
+            && let Some(password) = env_password
         {
             config.password(password);
         }
@@ -164,16 +168,27 @@ mod tests {
 
     #[test]
     fn the_label_names_server_database_and_user_never_the_password() {
-        let target = PgTarget::parse("postgres://alice:s3cret@db.example.com:6543/mirror").unwrap();
+        let target = PgTarget::parse_with("postgres://alice:s3cret@db.example.com:6543/mirror", None).unwrap();
         assert_eq!(target.to_string(), "PostgreSQL at db.example.com:6543, database \"mirror\", user \"alice\"");
-        let defaults = PgTarget::parse("postgres://bob:pw@/").unwrap();
+        let defaults = PgTarget::parse_with("postgres://bob@/", Some("pw".into())).unwrap();
+        assert_eq!(defaults.config.get_password(), Some(b"pw".as_slice()), "from PGPASSWORD");
         assert_eq!(defaults.to_string(), "PostgreSQL at localhost:5432, database \"bob\", user \"bob\"");
+    }
+
+    #[test]
+    fn a_server_that_asks_for_a_password_none_was_given_for_says_so() {
+        let db = crate::db::pg::testing::TestDb::new();
+        let url = format!("postgres://postgres@127.0.0.1:{}/{}", db.server.port(), db.name);
+        let target = PgTarget::parse_with(&url, None).unwrap();
+        let error = target.connect().err().expect("refused").to_string();
+        crate::db::pg::testing::assert_names(&error, db.server.port(), &db.name);
+        assert!(error.contains("asks for a password; put it in the connection URL or set PGPASSWORD"), "{error}");
     }
 
     #[test]
     fn a_bad_url_is_refused_without_echoing_it() {
         for url in ["postgres://alice:s3cret@db:notaport/mirror", "postgres://alice:s3cret@db/mirror?colour=red"] {
-            let error = PgTarget::parse(url).err().expect("refused").to_string();
+            let error = PgTarget::parse_with(url, None).err().expect("refused").to_string();
             assert!(error.starts_with("the PostgreSQL connection URL is not valid: "), "{error}");
             assert!(!error.contains("s3cret"), "{error}");
         }

@@ -349,3 +349,32 @@ async fn a_store_opens_and_works_inside_spawn_blocking() {
     let counts = tokio::task::spawn_blocking(move || PgStore::open(target, 1)?.row_counts()).await.unwrap().unwrap();
     assert_eq!(counts.len(), 7);
 }
+
+#[test]
+fn the_tables_have_sqlites_columns_in_sqlites_order() {
+    let db = TestDb::new();
+    drop(db.store(1));
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&dir.path().join("cache.db"), 1).unwrap();
+    let mut tables = sqlite.conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").unwrap();
+    let tables: Vec<String> = tables.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert!(tables.contains(&"bugs".to_string()) && tables.len() >= 10, "{tables:?}");
+    let mut admin = db.admin();
+    for table in tables.iter().filter(|t| !t.starts_with("sqlite_")) {
+        // (name, whether it may be NULL): a primary key never may.
+        let mut columns = sqlite.conn.prepare("SELECT name, \"notnull\" OR pk > 0 FROM pragma_table_info(?1)").unwrap();
+        let theirs: Vec<(String, bool)> =
+            columns.query_map([table], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        let ours: Vec<(String, bool)> = admin
+            .query(
+                "SELECT column_name::text, is_nullable = 'NO' FROM information_schema.columns
+                 WHERE table_name = $1 ORDER BY ordinal_position",
+                &[table],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        assert_eq!(ours, theirs, "table {table}");
+    }
+}
