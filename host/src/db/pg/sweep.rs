@@ -38,21 +38,18 @@ SELECT id FROM tests WHERE customer_id = $1 AND ($2::bigint[] IS NULL OR product
 
 const TESTS_OF_PRODUCTS: &str = "SELECT id FROM tests WHERE customer_id = $1 AND product_id = ANY($2)";
 
-/// Tests `$2` with their rows, in one statement; how many rows went.
-const DELETE_TESTS: &str = "
-WITH b AS (DELETE FROM bugs WHERE customer_id = $1 AND test_id = ANY($2) RETURNING 1),
-     f AS (DELETE FROM test_features WHERE customer_id = $1 AND test_id = ANY($2) RETURNING 1),
-     p AS (DELETE FROM test_platforms WHERE customer_id = $1 AND test_id = ANY($2) RETURNING 1),
-     t AS (DELETE FROM tests WHERE customer_id = $1 AND id = ANY($2) RETURNING 1)
-SELECT (SELECT count(*) FROM b) + (SELECT count(*) FROM f) + (SELECT count(*) FROM p) + (SELECT count(*) FROM t)";
+/// A test and the rows that belong to it, by the column that names the test.
+const TEST_ROWS: [(&str, &str); 4] =
+    [("bugs", "test_id"), ("test_features", "test_id"), ("test_platforms", "test_id"), ("tests", "id")];
 
-/// Products `$2` with what the engine kept about them (their tests go first).
-const DELETE_PRODUCTS: &str = "
-WITH f AS (DELETE FROM features WHERE customer_id = $1 AND product_id = ANY($2) RETURNING 1),
-     c AS (DELETE FROM tests_coverage WHERE customer_id = $1 AND product_id = ANY($2) RETURNING 1),
-     r AS (DELETE FROM problem_ranges WHERE customer_id = $1 AND product_id = ANY($2) RETURNING 1),
-     p AS (DELETE FROM products WHERE customer_id = $1 AND id = ANY($2) RETURNING 1)
-SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM c) + (SELECT count(*) FROM r) + (SELECT count(*) FROM p)";
+/// A product and what the engine kept about it, by the column that names the product (its
+/// tests go first, through `TEST_ROWS`).
+const PRODUCT_ROWS: [(&str, &str); 4] = [
+    ("features", "product_id"),
+    ("tests_coverage", "product_id"),
+    ("problem_ranges", "product_id"),
+    ("products", "id"),
+];
 
 pub fn scope_counts(c: &mut Conn, product_ids: Option<&[u64]>) -> Result<Vec<(&'static str, i64)>> {
     let products = product_ids.map(ids).transpose()?;
@@ -73,7 +70,7 @@ pub fn sweep(
         EntityKind::Products => {
             let stale = column(tx.query(STALE_PRODUCTS, &[&customer, &products, &before])?)?;
             let tests = column(tx.query(TESTS_OF_PRODUCTS, &[&customer, &stale])?)?;
-            delete_tests(&mut tx, customer, &tests)? + count(&mut tx, DELETE_PRODUCTS, customer, &stale)?
+            delete_tests(&mut tx, customer, &tests)? + delete_rows(&mut tx, &PRODUCT_ROWS, customer, &stale)?
         }
         EntityKind::Features => tx.execute(STALE_FEATURES, &[&customer, &products, &before])?,
         EntityKind::Tests => {
@@ -89,11 +86,20 @@ pub fn sweep(
 
 /// Deletes these tests with their features, platforms and bugs; how many rows went.
 pub fn delete_tests(tx: &mut Transaction, customer: i64, test_ids: &[i64]) -> Result<u64> {
-    count(tx, DELETE_TESTS, customer, test_ids)
+    delete_rows(tx, &TEST_ROWS, customer, test_ids)
 }
 
-fn count(tx: &mut Transaction, sql: &str, customer: i64, ids: &[i64]) -> Result<u64> {
-    let deleted: i64 = tx.query_one(sql, &[&customer, &ids])?.try_get(0)?;
+/// Deletes the customer's rows whose `column` is one of `ids` from each table, in one
+/// statement; how many rows went. The names are this file's constants, never input.
+fn delete_rows(tx: &mut Transaction, tables: &[(&str, &str)], customer: i64, ids: &[i64]) -> Result<u64> {
+    let deletes: Vec<String> = (tables.iter().enumerate())
+        .map(|(i, (table, column))| {
+            format!("d{i} AS (DELETE FROM {table} WHERE customer_id = $1 AND {column} = ANY($2) RETURNING 1)")
+        })
+        .collect();
+    let counts: Vec<String> = (0..tables.len()).map(|i| format!("(SELECT count(*) FROM d{i})")).collect();
+    let sql = format!("WITH {} SELECT {}", deletes.join(", "), counts.join(" + "));
+    let deleted: i64 = tx.query_one(&sql, &[&customer, &ids])?.try_get(0)?;
     Ok(u64::try_from(deleted).unwrap_or_default())
 }
 

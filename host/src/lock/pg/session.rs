@@ -57,9 +57,9 @@ LEFT JOIN sync_lock_holders h ON h.customer_id = $1";
 const HEARTBEAT: &str =
     "UPDATE sync_lock_holders SET heartbeat_at = now() WHERE customer_id = $1 AND backend_pid = pg_backend_pid()";
 
-const RECORD: &str =
-    "UPDATE sync_lock_holders SET acquired_at = now(), heartbeat_at = now(), trigger = $2, command = $3
-                      WHERE customer_id = $1 AND backend_pid = pg_backend_pid()";
+const RECORD: &str = "
+UPDATE sync_lock_holders SET acquired_at = now(), heartbeat_at = now(), trigger = $2, command = $3
+WHERE customer_id = $1 AND backend_pid = pg_backend_pid()";
 
 /// Cleared first, then unlocked, so that no new holder sees our row as left behind.
 const RELEASE: &str = "DELETE FROM sync_lock_holders WHERE customer_id = $1 AND backend_pid = pg_backend_pid()";
@@ -124,14 +124,14 @@ impl Session {
 
     /// Refreshes the heartbeat every `every` until the session ends.
     pub fn beat(&mut self, every: Duration) {
-        let (client, customer) = (self.client.clone(), self.key.customer);
+        let (client, target, customer) = (self.client.clone(), self.target.clone(), self.key.customer);
         self.heartbeat = Some(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
             ticks.tick().await; // the record was written with the lock
             loop {
                 ticks.tick().await;
                 if let Err(e) = client.execute(HEARTBEAT, &[&customer]).await {
-                    tracing::warn!("could not refresh the heartbeat of the sync lock: {e}");
+                    tracing::warn!("could not refresh the heartbeat of the sync lock: {}", target.fail(e.into()));
                 }
             }
         }));
@@ -153,16 +153,21 @@ impl Session {
     /// Clears the record and unlocks; a failure is logged, and the record then shows as
     /// left behind, as `sync-lock.release` says.
     pub async fn end(mut self) {
-        if let Some(beat) = self.heartbeat.take() {
-            beat.abort();
-        }
-        self.holding.store(false, Ordering::SeqCst);
+        self.stop();
         let cleared = async {
             self.client.execute(RELEASE, &[&self.key.customer]).await?;
             self.client.execute("SELECT pg_advisory_unlock($1)", &[&self.key.key]).await
         };
         if let Err(e) = cleared.await {
             tracing::warn!("could not release the sync lock cleanly: {}", self.target.fail(e.into()));
+        }
+    }
+
+    /// Stops the heartbeat; from now on the connection's end is no loss.
+    fn stop(&mut self) {
+        self.holding.store(false, Ordering::SeqCst);
+        if let Some(beat) = self.heartbeat.take() {
+            beat.abort();
         }
     }
 
@@ -174,10 +179,7 @@ impl Session {
 impl Drop for Session {
     /// The connection closes with the client; the server then frees the lock.
     fn drop(&mut self) {
-        self.holding.store(false, Ordering::SeqCst);
-        if let Some(beat) = self.heartbeat.take() {
-            beat.abort();
-        }
+        self.stop();
     }
 }
 
