@@ -378,3 +378,19 @@ fn the_tables_have_sqlites_columns_in_sqlites_order() {
         assert_eq!(ours, theirs, "table {table}");
     }
 }
+
+#[test]
+fn a_new_mirror_gets_statistics_once_a_session_has_written_twenty_pages() {
+    let db = TestDb::new();
+    let mut store = db.store(1);
+    let mut admin = db.admin();
+    let mut estimate = || -> f32 {
+        admin.query_one("SELECT reltuples FROM pg_class WHERE oid = 'tests'::regclass", &[]).unwrap().get(0)
+    };
+    for id in 1..=20 {
+        assert!(estimate() < 0.0, "no statistics before page {id}");
+        let page = parse_tests(format!(r#"{{"exploratory_tests":[{{"id":{id}}}]}}"#).as_bytes()).unwrap();
+        store.write_tests(1, &page.iter().collect::<Vec<_>>()).unwrap();
+    }
+    assert_eq!(estimate(), 20.0, "analysed after the twentieth page");
+}

@@ -93,9 +93,17 @@ SELECT 1";
 
 /// The planner needs statistics to look a page's rows up by test rather than scan the
 /// customer's rows, and a new mirror has none until autovacuum comes round (a minute or
-/// more: after a cold sync). So a session analyses the tables once it has written this
-/// many pages, as the docs advise after a bulk load; it takes milliseconds at that size.
+/// more: after a cold sync). So a session analyses a new mirror's tables once it has
+/// written this many pages, as the docs advise after a bulk load; it takes milliseconds at
+/// that size. A mirror with statistics is left to autovacuum.
 const ANALYZE_AFTER_PAGES: u32 = 20;
+
+const ANALYZE_IF_NEW: &str = "
+DO $analyze$ BEGIN
+IF (SELECT reltuples <= 0 FROM pg_class WHERE oid = 'tests'::regclass) THEN
+    ANALYZE tests, test_features, test_platforms;
+END IF;
+END $analyze$";
 
 const KNOWN_TESTS: &str = "SELECT id FROM tests WHERE customer_id = $1 AND id = ANY($2)";
 
@@ -158,7 +166,7 @@ pub fn tests(c: &mut Conn, product_id: u64, tests: &[&TestRecord]) -> Result<()>
     c.client.execute(&write, &params)?;
     c.pages_written += 1;
     if c.pages_written == ANALYZE_AFTER_PAGES {
-        c.client.batch_execute("ANALYZE tests, test_features, test_platforms")?;
+        c.client.batch_execute(ANALYZE_IF_NEW)?;
     }
     Ok(())
 }
