@@ -371,7 +371,7 @@ async fn malformed_mcp_lines_get_json_rpc_errors_with_their_ids_and_change_nothi
         (call(json!(5), json!({"name": 5})), -32602, json!(5), "name"),
         (call(json!(7), json!(["sync_history"])), -32602, json!(7), "object"),
         (call(json!(8), json!({"name": "sync_data", "arguments": "598"})), -32602, json!(8), "arguments"),
-        (call(json!(9), json!({"name": "nope"})), -32602, json!(9), "nope"),
+        (call(json!(9), json!({"name": "nope"})), -32602, json!(9), "tool not found"),
         (br#"{"jsonrpc":"2.0","id":10,"method":"initialize","params":{}}"#.to_vec(), -32602, json!(10), "initialize"),
         (br#"{"jsonrpc":"2.0","id":11,"method":"no/such/method"}"#.to_vec(), -32601, json!(11), ""),
     ];
