@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use testio_sim::SimConfig;
+use testio_sync::mcp::schema::STANDARD_FORMATS;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
@@ -77,6 +78,12 @@ async fn a_real_mcp_client_syncs_follows_progress_reads_status_and_history_and_g
         assert_eq!(tool["input"]["type"], "object", "{tool}");
         assert_eq!(tool["output"]["type"], "object", "{tool}");
     }
+    // Validating clients warn about every format JSON Schema does not define.
+    let schemas = serde_json::to_string(tools).unwrap();
+    for (at, _) in schemas.match_indices(r#""format":""#) {
+        let format = schemas[at + 10..].split('"').next().unwrap();
+        assert!(STANDARD_FORMATS.contains(&format), "a non-standard format in tools/list: {format}");
+    }
     let sync_data = tools.iter().find(|t| t["name"] == "sync_data").unwrap();
     for field in ["product_ids", "since", "force"] {
         let description = sync_data["input"]["properties"][field]["description"].as_str();
@@ -130,13 +137,18 @@ async fn a_real_mcp_client_syncs_follows_progress_reads_status_and_history_and_g
     assert!(text.contains("\"abc\" is not a product id") && text.contains("\"598,599\""), "{text}");
     assert!(report["bad_limit"]["text"].as_str().unwrap().contains("give 1 to 100"), "{report}");
 
-    // "since": "all" with a single id as a string: a full refresh of product 3 only.
+    // The same products as "[1, 2]" (the MCP Inspector's form) and "1 2": nothing new.
+    for form in ["inspector", "spaced"] {
+        let again = &report[form]["structured"];
+        assert_eq!((&again["status"], &again["tests_discovered"]), (&json!("completed"), &json!(0)), "{form}: {again}");
+    }
+    // "since": "all" with a single id as a number: a full refresh of product 3 only.
     let everything = &report["everything"]["structured"];
     assert_eq!(everything["status"], "completed", "{everything}");
     assert_eq!(everything["tests_discovered"], 40);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 120);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success' AND trigger_source = 'mcp'"), 2);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 2, "bad input never starts a sync");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success' AND trigger_source = 'mcp'"), 4);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 4, "bad input never starts a sync");
 }
 
 #[tokio::test(flavor = "multi_thread")]

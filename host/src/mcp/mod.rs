@@ -6,7 +6,7 @@
 //! - `product_ids`: the forms `sync_data` takes its products in;
 //! - `schema`: only standard JSON Schema formats in the tools' schemas.
 
-mod product_ids;
+pub mod product_ids;
 pub mod schema;
 pub mod screen;
 pub mod stdio;
