@@ -450,3 +450,24 @@ async fn sigterm_during_sync_data_with_stdin_open_interrupts_the_sync_and_frees_
     let lock = testio_sync::lock::inspect(&account.dir.path().join("sync.lock")).unwrap().unwrap();
     assert!(!lock.held, "the lock is free");
 }
+
+/// A database that cannot be read is a tool error naming what could not be read.
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_that_cannot_read_the_database_say_what_they_could_not_read() {
+    let account = Account::start(1, 1, 5).await;
+    let mut server = RawSession::start(&account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]);
+    server.initialize().await;
+    std::fs::write(account.db(), "not a database, written after the server started").unwrap();
+    for (id, tool, expected) in [
+        (1, "sync_history", "Could not read the sync history: "),
+        (2, "sync_status", "Could not read the sync status: "),
+    ] {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool}});
+        let reply = server.request(call).await;
+        assert_eq!(reply["result"]["isError"], true, "{reply}");
+        let text = reply["result"]["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with(expected), "{tool}: {text}");
+    }
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
+}
