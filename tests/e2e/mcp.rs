@@ -428,8 +428,8 @@ async fn sigterm_with_stdin_open_and_no_sync_exits_at_once_with_0() {
     assert!(stderr.contains("MCP server stopped by SIGTERM"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_during_sync_data_with_stdin_open_interrupts_the_sync_and_frees_the_lock() {
+/// A server in the middle of a `sync_data` call that walks a slow account's tests.
+async fn syncing_session() -> (Account, RawSession) {
     let account = Account::with(SimConfig {
         products: 3,
         features: 3,
@@ -443,12 +443,30 @@ async fn sigterm_during_sync_data_with_stdin_open_interrupts_the_sync_and_frees_
     let sync = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sync_data"}});
     server.send(sync.to_string().as_bytes()).await;
     server.wait_for_log("new_tests phase started").await;
+    (account, server)
+}
 
-    let (code, stderr) = server.signal(libc::SIGTERM, Duration::from_secs(3)).await;
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(sync_log(&account.db()), [("interrupted".to_string(), Some("interrupted by SIGTERM".to_string()))]);
+/// The sync's row says `interrupted` and why, and the lock is free.
+fn assert_interrupted(account: &Account, reason: &str) {
+    assert_eq!(sync_log(&account.db()), [("interrupted".to_string(), Some(reason.to_string()))]);
     let lock = testio_sync::lock::inspect(&account.dir.path().join("sync.lock")).unwrap().unwrap();
     assert!(!lock.held, "the lock is free");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_sync_data_with_stdin_open_interrupts_the_sync_and_frees_the_lock() {
+    let (account, server) = syncing_session().await;
+    let (code, stderr) = server.signal(libc::SIGTERM, Duration::from_secs(3)).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_interrupted(&account, "interrupted by SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_during_sync_data_interrupts_the_sync_and_frees_the_lock() {
+    let (account, server) = syncing_session().await;
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_interrupted(&account, "the MCP client disconnected");
 }
 
 /// A database that cannot be read is a tool error naming what could not be read.

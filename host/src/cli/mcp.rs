@@ -70,9 +70,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     // why) and the lock is released as their futures are dropped: the scheduler's here,
     // the calls' as the dropped session cancels them.
     let ended = tokio::select! {
+        // In this order: the signal handlers are installed (on the first poll) before rmcp
+        // can answer the client, who may signal as soon as it has an answer.
+        biased;
+        signal = signalled => Ended::Signal(signal),
         ended = session => Ended::Session(ended),
         never = background => match never {},
-        signal = signalled => Ended::Signal(signal),
     };
     if tokio::time::timeout(STOP_WAIT, server.idle()).await.is_err() {
         tracing::warn!("a sync did not stop within {}s; exiting anyway", STOP_WAIT.as_secs());
