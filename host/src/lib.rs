@@ -10,6 +10,8 @@ pub mod lock;
 pub mod mcp;
 pub mod model;
 pub mod observe;
+#[cfg(test)]
+mod props;
 pub mod runtime;
 pub mod scheduler;
 pub mod service;

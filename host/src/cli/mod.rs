@@ -109,6 +109,9 @@ pub fn main() -> ExitCode {
             Command::Component(args) => component::run(args),
         }
     });
+    // Work left on the runtime (a detached rmcp task, a blocking read) must not keep a
+    // finished command alive: each command has recorded its own outcome by now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match exit {
         Ok(exit) => exit.into(),
         Err(e) => {
