@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::db::status::SyncRecord;
 use crate::lock;
-use crate::model::{Level, Progress, SyncRequest, Trigger};
+use crate::model::{Level, Phase, Progress, SyncRequest, Trigger};
 use crate::observe::{Milestones, Observer, trace_line};
 use crate::scheduler::{Scheduler, SchedulerStatus, Selection};
 use crate::service::{Finished, SyncService};
@@ -358,10 +358,21 @@ impl Observer for ProgressForwarder {
 
     fn progress(&mut self, update: &Progress) {
         for milestone in self.milestones.of(update) {
-            tracing::info!(target: "progress", "{milestone}");
-            if let Some(sender) = &self.sender {
-                let _ = sender.send(milestone);
-            }
+            self.forward(milestone);
+        }
+    }
+
+    fn phase_finished(&mut self, phase: Phase, items: u32) {
+        self.forward(Milestones::finished(phase, items));
+    }
+}
+
+impl ProgressForwarder {
+    /// Logs a milestone and sends it to the client, when it asked for progress.
+    fn forward(&self, milestone: String) {
+        tracing::info!(target: "progress", "{milestone}");
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(milestone);
         }
     }
 }
