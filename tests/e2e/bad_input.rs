@@ -4,7 +4,7 @@
 //! byte (or, where a sync legitimately ran, a database that passes `integrity_check` with
 //! the same rows per table). Add an entry whenever a defect is found.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -540,7 +540,7 @@ impl World {
         match case.after {
             After::Untouched => {
                 let after = tree(dir);
-                let changed: Vec<_> =
+                let changed: BTreeSet<_> =
                     before.keys().chain(after.keys()).filter(|p| before.get(*p) != after.get(*p)).collect();
                 if !changed.is_empty() {
                     wrong.push(format!("changed: {changed:?}"));

@@ -82,7 +82,7 @@ impl SyncLock {
         }
         let (hold, previous) = registry::hold_or_take(&self.path, beat_every)?;
         let turn = hold.turn.clone().lock_owned().await;
-        hold.write_record(trigger).map_err(|e| unavailable(&self.path, e))?;
+        hold.write_record(trigger).map_err(|e| unavailable(file::named(&self.path, e)))?;
         self.held = Some(Held { _turn: turn, _hold: hold });
         Ok(previous.unwrap_or_else(clean_facts))
     }
@@ -103,8 +103,9 @@ impl SyncLock {
     }
 }
 
-fn unavailable(path: &Path, e: std::io::Error) -> AcquireError {
-    AcquireError::Unavailable(format!("could not use the lock file {}: {e}", path.display()))
+/// `e` names the lock file's path.
+fn unavailable(e: std::io::Error) -> AcquireError {
+    AcquireError::Unavailable(e.to_string())
 }
 
 /// What the lock file says, and what this machine knows about the process it names.
@@ -139,9 +140,10 @@ pub struct LockState {
 }
 
 /// Looks at the lock without disturbing a holder: a free lock is taken and let go at once.
+/// Errors name the path.
 pub fn inspect(path: &Path) -> std::io::Result<Option<LockState>> {
     let Some(file) = file::open_existing(path)? else { return Ok(None) };
-    let held = !file::try_lock(&file)?;
+    let held = !file::try_lock(&file).map_err(|e| file::named(path, e))?;
     Ok(Some(LockState { held, facts: read_facts(&file) }))
 }
 
