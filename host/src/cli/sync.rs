@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use super::shared::{ApiLimits, Customer};
+use super::shared::{ApiLimits, Customer, whole_number};
 use super::{Exit, report};
 use crate::config;
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
@@ -59,8 +59,9 @@ pub struct Target {
     /// The Customer API base URL
     #[arg(long, env = "TESTIO_CUSTOMER_API_BASE_URL", default_value = config::DEFAULT_BASE_URL, value_name = "URL")]
     pub base_url: String,
-    /// How long to wait for another sync's lock, in seconds
-    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS")]
+    /// How long to wait for another sync's lock, in seconds (at most a day)
+    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS",
+          value_parser = whole_number::<u64>(0, 86_400))]
     pub lock_timeout: u64,
     /// Fail at once if another sync holds the lock
     #[arg(long)]

@@ -58,7 +58,8 @@ pub fn path_beside(db: &Path) -> PathBuf {
 pub struct SyncLock {
     path: PathBuf,
     wait: Duration,
-    deadline: Option<Instant>,
+    /// When the first wait began.
+    waiting_since: Option<Instant>,
     held: Option<Held>,
 }
 
@@ -71,7 +72,7 @@ struct Held {
 impl SyncLock {
     /// `wait` is how long `wait_for_release` may keep a sync waiting for another process.
     pub fn new(path: PathBuf, wait: Duration) -> Self {
-        Self { path, wait, deadline: None, held: None }
+        Self { path, wait, waiting_since: None, held: None }
     }
 
     /// Takes the lock without waiting for another process (see `sync-lock.acquire`),
@@ -87,14 +88,15 @@ impl SyncLock {
         Ok(previous.unwrap_or_else(clean_facts))
     }
 
-    /// Sleeps one poll interval, or reports that the wait budget is spent.
+    /// Sleeps one poll interval, or reports that the wait budget is spent. The budget is
+    /// compared with the time spent, never added to a clock reading, so no wait overflows.
     pub async fn wait_for_release(&mut self) -> bool {
-        let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + self.wait);
-        let now = Instant::now();
-        if now >= deadline {
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        let left = self.wait.saturating_sub(since.elapsed());
+        if left.is_zero() {
             return false;
         }
-        tokio::time::sleep(POLL.min(deadline - now)).await;
+        tokio::time::sleep(POLL.min(left)).await;
         true
     }
 
@@ -190,6 +192,13 @@ mod tests {
         assert!(!waiting.is_finished(), "the second sync must wait for the first one's turn");
         first.release();
         assert!(waiting.await.unwrap(), "the second sync never timed out against its own process");
+    }
+
+    #[tokio::test]
+    async fn any_wait_budget_counts_down_without_overflowing() {
+        let (_dir, path) = lock_path();
+        assert!(SyncLock::new(path.clone(), Duration::MAX).wait_for_release().await, "a poll, not a panic");
+        assert!(!SyncLock::new(path, Duration::ZERO).wait_for_release().await, "no budget, no wait");
     }
 
     #[test]
