@@ -9,7 +9,7 @@ use testio_sim::Simulator;
 
 use super::shared::ApiLimits;
 use super::sim::Account;
-use super::{Exit, report};
+use super::{Exit, output, report};
 use crate::model::{Options, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
@@ -44,20 +44,20 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let call = SyncRequest::default_phases(Scope::default(), Options::default(), Trigger::Cli);
     let a = &args.account;
-    eprintln!(
+    output::note(format_args!(
         "Simulated account: {} products × {} features × {} tests, at {}",
         a.products,
         a.features,
         a.tests,
         sim.base_url()
-    );
+    ));
     let service = SyncService::new(EngineRuntime::load()?, settings);
-    eprintln!("\n== Cold sync into {}", args.db.display());
+    output::note(format_args!("\n== Cold sync into {}", args.db.display()));
     let cold = sync_once(&service, &call).await;
     for product in 1..=u64::from(a.products) {
         sim.add_newer_tests(product, args.new_tests);
     }
-    eprintln!("\n== Incremental sync after {} new tests per product", args.new_tests);
+    output::note(format_args!("\n== Incremental sync after {} new tests per product", args.new_tests));
     let incremental = sync_once(&service, &call).await;
     sim.shutdown();
     Ok(if cold == Exit::Success { incremental } else { cold })

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::Exit;
 use super::status::Database;
+use super::{Exit, output};
 use crate::db::status::SyncRecord;
 
 #[derive(clap::Args)]
@@ -22,14 +22,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (_, store) = args.database.open()?;
     let syncs = store.history(args.limit)?;
     if args.json {
-        println!("{}", json!(syncs));
+        output::line(json!(syncs))?;
         return Ok(Exit::Success);
     }
     if syncs.is_empty() {
-        println!("No syncs yet.");
+        output::line("No syncs yet.")?;
     }
     for sync in &syncs {
-        println!("{}", line(sync));
+        output::line(line(sync))?;
     }
     Ok(Exit::Success)
 }

@@ -7,6 +7,7 @@ mod demo;
 mod history;
 mod mcp;
 mod nuke;
+mod output;
 mod problems;
 mod report;
 mod shared;
@@ -82,7 +83,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{}", usage_error(&e));
+            output::note(usage_error(&e));
             return Exit::Failure.into();
         }
     };
@@ -90,7 +91,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            output::note(format_args!("error: could not start the async runtime: {e}"));
             return Exit::Failure.into();
         }
     };
@@ -112,7 +113,7 @@ pub fn main() -> ExitCode {
     match exit {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::note(format_args!("error: {e:#}"));
             Exit::Failure.into()
         }
     }

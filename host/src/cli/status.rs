@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::bail;
 use serde_json::json;
 
-use super::Exit;
 use super::shared::Customer;
+use super::{Exit, output};
 use crate::config;
 use crate::db::Store;
 use crate::lock;
@@ -55,31 +55,28 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
         let holder = lock.held.then_some(&lock.line);
-        println!(
-            "{}",
-            json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
-                    "last_sync_completed": last_completed, "lock_holder": holder })
-        );
+        output::line(json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
+                    "last_sync_completed": last_completed, "lock_holder": holder }))?;
         return Ok(Exit::Success);
     }
-    println!("Database: {}", path.display());
+    output::line(format_args!("Database: {}", path.display()))?;
     for (table, count) in counts {
-        println!("  {table:<16} {count:>9}");
+        output::line(format_args!("  {table:<16} {count:>9}"))?;
     }
     match last {
-        Some(s) => println!(
+        Some(s) => output::line(format_args!(
             "Last sync: {} ({}, {}), started {}{}",
             s.status,
             s.trigger_source,
             s.duration_seconds.map_or("still running".into(), |d| format!("{d:.1}s")),
             s.started_at,
             s.error_message.map_or(String::new(), |m| format!(": {m}"))
-        ),
-        None => println!("Last sync: never"),
+        ))?,
+        None => output::line("Last sync: never")?,
     }
     if let Some(completed) = last_completed {
-        println!("Last successful sync completed: {completed}");
+        output::line(format_args!("Last successful sync completed: {completed}"))?;
     }
-    println!("Sync lock: {}", lock.line);
+    output::line(format_args!("Sync lock: {}", lock.line))?;
     Ok(Exit::Success)
 }
