@@ -48,9 +48,10 @@ impl Database {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (path, store) = args.database.open()?;
     let counts = store.row_counts()?;
-    let last = store.history(1)?.pop();
+    let lock_path = lock::path_beside(&path);
+    let last = store.current_history(1, &lock_path)?.pop();
     let last_completed = store.metadata("last_sync_completed")?;
-    let lock = EngineRuntime::load()?.lock_status(&lock::path_beside(&path))?;
+    let lock = EngineRuntime::load()?.lock_status(&lock_path)?;
     if args.json {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
@@ -65,10 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     match last {
         Some(s) => output::line(format_args!(
-            "Last sync: {} ({}, {}), started {}{}",
+            "Last sync: {} ({}{}), started {}{}",
             s.status,
             s.trigger_source,
-            s.duration_seconds.map_or("still running".into(), |d| format!("{d:.1}s")),
+            super::history::duration(&s),
             s.started_at,
             s.error_message.map_or(String::new(), |m| format!(": {m}"))
         ))?,

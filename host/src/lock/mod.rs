@@ -144,9 +144,19 @@ pub struct LockState {
 /// Looks at the lock without disturbing a holder: a free lock is taken and let go at once.
 /// Errors name the path.
 pub fn inspect(path: &Path) -> std::io::Result<Option<LockState>> {
+    Ok(probe(path)?.map(|(file, held)| LockState { held, facts: read_facts(&file) }))
+}
+
+/// Whether a process (this one included) holds the lock; like [`inspect`], without reading who.
+pub fn is_held(path: &Path) -> std::io::Result<bool> {
+    Ok(probe(path)?.is_some_and(|(_, held)| held))
+}
+
+/// The lock file, if there is one, and whether another open file holds its kernel lock.
+fn probe(path: &Path) -> std::io::Result<Option<(File, bool)>> {
     let Some(file) = file::open_existing(path)? else { return Ok(None) };
     let held = !file::try_lock(&file).map_err(|e| file::named(path, e))?;
-    Ok(Some(LockState { held, facts: read_facts(&file) }))
+    Ok(Some((file, held)))
 }
 
 #[cfg(test)]
