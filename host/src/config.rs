@@ -65,11 +65,14 @@ fn probe_writable(dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// One product id, as the user wrote it.
+/// The largest id SQLite stores (an i64); a larger one would wrap to a negative number.
+pub const MAX_ID: u64 = i64::MAX as u64;
+
+/// One product id, as the user wrote it: from 1 to [`MAX_ID`].
 pub fn parse_product_id(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(format!("{text:?} is not a product id (a positive whole number)")),
+        Ok(id) if (1..=MAX_ID).contains(&id) => Ok(id),
+        _ => Err(format!("{text:?} is not a product id: use a whole number from 1 to {MAX_ID}")),
     }
 }
 

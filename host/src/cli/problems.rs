@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         "product", "offsets", "test before", "test after", "attempts", "first seen"
     ))?;
     for row in rows {
-        let id = |id: Option<i64>| id.map_or("-".to_string(), |id| id.to_string());
+        let id = |id: Option<u64>| id.map_or("-".to_string(), |id| id.to_string());
         output::line(format_args!(
             "{:>8}  {:>13}  {:>18}  {:>18}  {:>8}  {:<26}  {}",
             row.product_id,
