@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    crate::config::check_db_path(&args.db)?;
+    crate::config::DbPath::resolve(Some(&args.db))?.check_for_sync()?;
     // The demo starts from an empty database, so the numbers mean what they say.
     crate::db::remove_database(&args.db).context("could not replace the old demo database")?;
     let sim = Simulator::start(args.account.config(), 0).await?;

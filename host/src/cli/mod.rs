@@ -83,7 +83,11 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            output::note(usage_error(&e));
+            let message = usage_error(&e);
+            if promised_json() {
+                report::print_failure(message.trim_start_matches("error: "));
+            }
+            output::note(message);
             return Exit::Failure.into();
         }
     };
@@ -117,6 +121,12 @@ pub fn main() -> ExitCode {
             Exit::Failure.into()
         }
     }
+}
+
+/// `sync --json` promises a JSON object on stdout, even when its arguments are refused.
+fn promised_json() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.first().is_some_and(|command| command == "sync") && args.iter().any(|a| a == "--json")
 }
 
 /// clap's message (and its list of valid values), not the usage hint after it; for a bad

@@ -111,6 +111,24 @@ pub fn interrupted(signal: Signal, as_json: bool, elapsed: Duration) -> Exit {
     }
 }
 
+/// For `sync --json`, says on stdout why the sync did not start (stderr gets the error too,
+/// from the caller), so that a script always finds a JSON object there.
+pub fn not_started(error: anyhow::Error, as_json: bool) -> anyhow::Error {
+    if as_json {
+        print_failure(&format!("{error:#}"));
+    }
+    error
+}
+
+/// `{"status":"failure","error":…}` on stdout.
+pub fn print_failure(error: &str) {
+    print_json(&failure(error));
+}
+
+fn failure(error: &str) -> serde_json::Value {
+    json!({ "status": "failure", "error": error })
+}
+
 /// The result on stdout. The sync's outcome stays its exit code: a reader that went away is
 /// no failure, and any other failure to write is said on stderr.
 fn print_json(result: &serde_json::Value) {
@@ -135,7 +153,7 @@ pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
             "warnings": r.warnings,
             "errors": r.errors,
         }),
-        Ok(Err(e)) => json!({ "status": "failure", "error": e.to_string() }),
-        Err(e) => json!({ "status": "failure", "error": format!("{e:#}") }),
+        Ok(Err(e)) => failure(&e.to_string()),
+        Err(e) => failure(&format!("{e:#}")),
     }
 }

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use serde_json::json;
 
 use super::shared::Customer;
 use super::{Exit, output};
-use crate::config;
+use crate::config::DbPath;
 use crate::db::Store;
 use crate::lock;
 use crate::runtime::EngineRuntime;
@@ -25,7 +24,7 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct Database {
     /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
+    #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     #[command(flatten)]
     customer: Customer,
@@ -33,15 +32,10 @@ pub struct Database {
 
 impl Database {
     pub fn open(&self) -> anyhow::Result<(PathBuf, Store)> {
-        let path = match &self.db {
-            Some(path) => path.clone(),
-            None => config::default_db_path()?,
-        };
-        if !path.is_file() {
-            bail!("there is no database at {}; run `testio-sync sync` first", path.display());
-        }
-        let store = Store::open_existing(&path, self.customer.customer_id)?;
-        Ok((path, store))
+        let db = DbPath::resolve(self.db.as_deref())?;
+        db.check_existing()?;
+        let store = Store::open_existing(&db.path, self.customer.customer_id)?;
+        Ok((db.path, store))
     }
 }
 
