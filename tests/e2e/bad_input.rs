@@ -7,11 +7,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use rusqlite::Connection;
 use testio_sim::SimConfig;
+use tokio::process::Child;
+use tokio::time::error::Elapsed;
 
 use crate::support::{Account, Run, command, eventually, is_sync_running};
 
@@ -32,6 +34,8 @@ enum How {
     StderrClosed,
     /// Against an API that never answers; the signal comes once the sync has recorded its start.
     Signal(i32),
+    /// To its end, after a sync of the same database was killed with SIGKILL once under way.
+    AfterKill,
 }
 
 /// What must hold for the scratch folder afterwards.
@@ -110,6 +114,10 @@ impl Case {
     /// A sync ran (it logs, and it may write its own rows).
     fn synced(self) -> Self {
         Self { lines: None, after: After::Intact, ..self }
+    }
+    /// A sync ran before the entry's command (which logs nothing).
+    fn after_sync(self) -> Self {
+        Self { after: After::Intact, ..self }
     }
     fn log(self, status: &'static str) -> Self {
         Self { log: Some(status), ..self }
@@ -388,6 +396,18 @@ fn signals() -> Vec<Case> {
             .stdout("\"status\":\"interrupted\"")
             .synced()
             .log("interrupted"),
+        case("history after kill -9 of a sync (said running)", &["history", "--db", "{db}"])
+            .how(How::AfterKill)
+            .code(0)
+            .stdout("is gone; the next sync closes it")
+            .after_sync()
+            .log("running"),
+        case("status --json after kill -9 of a sync (said running)", &["status", "--db", "{db}", "--json"])
+            .how(How::AfterKill)
+            .code(0)
+            .stdout("\"status\":\"interrupted\"")
+            .after_sync()
+            .log("running"),
         case("SIGTERM during the daemon's sync", &["daemon", "--db", "{db}"])
             .setup(last_synced_long_ago)
             .how(How::Signal(libc::SIGTERM))
@@ -524,7 +544,7 @@ impl World {
         if run.stderr.contains("panicked") {
             wrong.push("it panicked".into());
         }
-        wrong.extend(self.check_after(case, dir, &before, counts));
+        wrong.extend(check_after(case, dir, &before, counts));
         restore_permissions(dir);
         match wrong.is_empty() {
             true => Ok(()),
@@ -534,76 +554,95 @@ impl World {
         }
     }
 
-    fn check_after(&self, case: &Case, dir: &Path, before: &Tree, counts: Option<Vec<i64>>) -> Vec<String> {
-        let db = dir.join("cache.db");
-        let mut wrong = Vec::new();
-        match case.after {
-            After::Untouched => {
-                let after = tree(dir);
-                let changed: BTreeSet<_> =
-                    before.keys().chain(after.keys()).filter(|p| before.get(*p) != after.get(*p)).collect();
-                if !changed.is_empty() {
-                    wrong.push(format!("changed: {changed:?}"));
-                }
-            }
-            After::Intact => {
-                let integrity: Option<String> =
-                    Connection::open(&db).and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0))).ok();
-                if integrity.as_deref() != Some("ok") {
-                    wrong.push(format!("integrity_check: {integrity:?}"));
-                }
-                if row_counts(&db) != counts {
-                    wrong.push(format!("rows per table {:?}, before {counts:?}", row_counts(&db)));
-                }
-            }
-        }
-        if let Some(expected) = case.log {
-            let last: Option<String> = Connection::open(&db)
-                .and_then(|c| c.query_row("SELECT status FROM sync_events ORDER BY id DESC LIMIT 1", [], |r| r.get(0)))
-                .ok();
-            if last.as_deref() != Some(expected) {
-                wrong.push(format!("last sync log row {last:?}, not {expected}"));
-            }
-        }
-        wrong
-    }
-
     async fn run(&self, case: &Case, dir: &Path, fill: &dyn Fn(&str) -> String) -> Run {
+        let db = dir.join("cache.db");
+        if let How::AfterKill = case.how {
+            let mut victim = self.command(&["sync", "--db", db.to_str().unwrap()], dir, &self.stalled);
+            let killed = signal_once_started(victim.spawn().expect("the binary runs"), &db, libc::SIGKILL).await;
+            killed.expect("a killed sync ends").expect("the killed sync is reaped");
+        }
         let api = if matches!(case.how, How::Signal(_)) { &self.stalled } else { &self.api };
         let args: Vec<String> = case.args.iter().map(|a| fill(a)).collect();
-        let mut cmd = command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut cmd = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>(), dir, api);
+        cmd.envs(case.env.iter().map(|(var, value)| (*var, fill(value))));
+        match case.how {
+            How::StdoutClosed => cmd.stdout(closed_pipe()),
+            How::StderrClosed => cmd.stderr(closed_pipe()),
+            How::Plain | How::Signal(_) | How::AfterKill => &mut cmd,
+        };
+        let child = cmd.spawn().expect("the binary runs");
+        let output = match case.how {
+            How::Signal(signal) => signal_once_started(child, &db, signal).await,
+            _ => tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await,
+        };
+        match output {
+            Ok(output) => output.unwrap().into(),
+            Err(_) => Run { code: -1, stdout: String::new(), stderr: "still running after 60 s".into() },
+        }
+    }
+
+    /// The binary with `args`, against `api`, at home in `dir`, as an ordinary user.
+    fn command(&self, args: &[&str], dir: &Path, api: &Account) -> tokio::process::Command {
+        let mut cmd = command(args);
         cmd.env("TESTIO_CUSTOMER_API_BASE_URL", api.sim.base_url())
             .env("TESTIO_CUSTOMER_API_TOKEN", api.sim.token())
             .env("HOME", dir)
             // The compiled engine stays cached where it is, outside the scratch folder.
             .env("XDG_CACHE_HOME", &self.cache)
-            .envs(case.env.iter().map(|(var, value)| (*var, fill(value))))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         as_an_ordinary_user(&mut cmd);
-        match case.how {
-            How::StdoutClosed => cmd.stdout(closed_pipe()),
-            How::StderrClosed => cmd.stderr(closed_pipe()),
-            How::Plain | How::Signal(_) => &mut cmd,
-        };
-        let mut child = cmd.spawn().expect("the binary runs");
-        if let How::Signal(signal) = case.how {
-            let db = dir.join("cache.db");
-            // The signal goes to a sync under way, unless the binary ended without starting one.
-            let mut started = || is_sync_running(&db) || child.try_wait().unwrap().is_some();
-            eventually("a sync has started, or the binary has ended", || started().then_some(())).await;
-            if let Some(pid) = child.id() {
-                // SAFETY: kill(2) on our own child's PID, which it still is: it was not reaped.
-                assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+        cmd
+    }
+}
+
+/// What is wrong with the scratch folder after an entry ran.
+fn check_after(case: &Case, dir: &Path, before: &Tree, counts: Option<Vec<i64>>) -> Vec<String> {
+    let db = dir.join("cache.db");
+    let mut wrong = Vec::new();
+    match case.after {
+        After::Untouched => {
+            let after = tree(dir);
+            let changed: BTreeSet<_> =
+                before.keys().chain(after.keys()).filter(|p| before.get(*p) != after.get(*p)).collect();
+            if !changed.is_empty() {
+                wrong.push(format!("changed: {changed:?}"));
             }
         }
-        match tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await {
-            Ok(output) => output.unwrap().into(),
-            Err(_) => Run { code: -1, stdout: String::new(), stderr: "still running after 60 s".into() },
+        After::Intact => {
+            let integrity: Option<String> =
+                Connection::open(&db).and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0))).ok();
+            if integrity.as_deref() != Some("ok") {
+                wrong.push(format!("integrity_check: {integrity:?}"));
+            }
+            if row_counts(&db) != counts {
+                wrong.push(format!("rows per table {:?}, before {counts:?}", row_counts(&db)));
+            }
         }
     }
+    if let Some(expected) = case.log {
+        let last: Option<String> = Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT status FROM sync_events ORDER BY id DESC LIMIT 1", [], |r| r.get(0)))
+            .ok();
+        if last.as_deref() != Some(expected) {
+            wrong.push(format!("last sync log row {last:?}, not {expected}"));
+        }
+    }
+    wrong
+}
+
+/// Sends `signal` once the sync has recorded its start in `db` (unless the binary ended
+/// without starting one), and waits for the end.
+async fn signal_once_started(mut child: Child, db: &Path, signal: i32) -> Result<std::io::Result<Output>, Elapsed> {
+    let mut started = || is_sync_running(db) || child.try_wait().unwrap().is_some();
+    eventually("a sync has started, or the binary has ended", || started().then_some(())).await;
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on our own child's PID, which it still is: it was not reaped.
+        assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    }
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await
 }
 
 /// Runs the binary without root's CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, which would
