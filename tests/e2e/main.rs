@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `testio-sync` binary, as a subprocess, against the
 //! built-in simulator on 127.0.0.1 and real SQLite files.
 
+mod bad_input;
 mod bugs;
 mod component;
 mod errors;

@@ -182,12 +182,21 @@ fn rate_limit_wait(endpoint: &str, asked: Duration) -> Duration {
     asked
 }
 
-fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
+/// The base URL the endpoints are joined to, checked: http(s), and no user name or password
+/// (reqwest would send them as Basic auth, and the 401 would blame the token). Messages never
+/// show what precedes an `@`.
+pub fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
+    let shown = without_user_info(base_url);
     let mut url =
-        Url::parse(base_url.trim()).with_context(|| format!("the API base URL {base_url:?} is not a valid URL"))?;
+        Url::parse(base_url.trim()).with_context(|| format!("the API base URL {shown:?} is not a valid URL"))?;
     anyhow::ensure!(
         matches!(url.scheme(), "http" | "https"),
-        "the API base URL {base_url:?} must start with https:// (or http:// for a local simulator)"
+        "the API base URL {shown:?} must start with https:// (or http:// for a local simulator)"
+    );
+    anyhow::ensure!(
+        url.username().is_empty() && url.password().is_none(),
+        "the API base URL {shown:?} holds a user name or password; remove it: the token in {TOKEN_VAR} is the \
+         only credential"
     );
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if url.scheme() == "http" && !loopback {
@@ -197,6 +206,16 @@ fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
         url.set_path(&format!("{}/", url.path()));
     }
     Ok(url)
+}
+
+/// `https://***@host/…` for `https://user:password@host/…`; anything else as it is.
+fn without_user_info(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let host_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..host_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
 }
 
 async fn read_limited(mut response: reqwest::Response, endpoint: &str) -> Result<Vec<u8>, Attempt> {
@@ -380,5 +399,19 @@ mod tests {
         assert!(ApiClient::new("ftp://example.com/v2", "t", 1, timeout).is_err());
         assert!(ApiClient::new("not a url", "t", 1, timeout).is_err());
         assert!(ApiClient::new("https://api.test.io/customer/v2", "t", 1, timeout).is_ok());
+    }
+
+    #[test]
+    fn a_base_url_with_user_info_is_refused_without_showing_the_password() {
+        for url in [
+            "https://user:s3cret@api.test.io/customer/v2",
+            "https://user:s3cret@exa mple.com/",
+            "ftp://user:s3cret@example.com/",
+            "user:s3cret@example.com",
+        ] {
+            let message = format!("{:#}", base_url_with_slash(url).unwrap_err());
+            assert!(!message.contains("s3cret") && message.contains("***@"), "{message}");
+        }
+        assert_eq!(without_user_info("https://api.test.io/a@b"), "https://api.test.io/a@b", "a path keeps its @");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::Exit;
-use super::shared::Freshness;
+use super::shared::{Freshness, whole_number};
 use super::sync::Target;
 use crate::config;
 use crate::runtime::EngineRuntime;
@@ -25,9 +25,10 @@ pub struct Args {
 /// When and what the scheduler syncs; shared with `mcp`.
 #[derive(clap::Args)]
 pub struct Schedule {
-    /// Seconds between background syncs; 0 turns the scheduler off. A run is skipped
-    /// while the last successful sync is younger than this.
-    #[arg(long, env = "TESTIO_REFRESH_INTERVAL_SECONDS", default_value_t = 3600, value_name = "SECS")]
+    /// Seconds between background syncs (at most 30 days); 0 turns the scheduler off. A run
+    /// is skipped while the last successful sync is younger than this.
+    #[arg(long, env = "TESTIO_REFRESH_INTERVAL_SECONDS", default_value_t = 3600, value_name = "SECS",
+          value_parser = whole_number::<u64>(0, 2_592_000))]
     interval: u64,
     /// Only these products (comma-separated ids); default: all
     #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
@@ -80,9 +81,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         service.stop(format!("interrupted by {}", signal.name()));
         signal
     };
+    // The signal branch first: its handlers are installed before the scheduler gets going.
     tokio::select! {
-        never = scheduler.run() => match never {},
+        biased;
         signal = signalled => tracing::info!("Scheduler stopped by {}", signal.name()),
+        never = scheduler.run() => match never {},
     }
     Ok(Exit::Success)
 }

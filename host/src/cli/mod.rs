@@ -7,6 +7,7 @@ mod demo;
 mod history;
 mod mcp;
 mod nuke;
+mod output;
 mod problems;
 mod report;
 mod shared;
@@ -82,7 +83,11 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{}", usage_error(&e));
+            let message = usage_error(&e);
+            if promised_json() {
+                report::print_failure(message.trim_start_matches("error: "));
+            }
+            output::note(message);
             return Exit::Failure.into();
         }
     };
@@ -90,7 +95,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            output::note(format_args!("error: could not start the async runtime: {e}"));
             return Exit::Failure.into();
         }
     };
@@ -115,10 +120,16 @@ pub fn main() -> ExitCode {
     match exit {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::note(format_args!("error: {e:#}"));
             Exit::Failure.into()
         }
     }
+}
+
+/// `sync --json` promises a JSON object on stdout, even when its arguments are refused.
+fn promised_json() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.first().is_some_and(|command| command == "sync") && args.iter().any(|a| a == "--json")
 }
 
 /// clap's message (and its list of valid values), not the usage hint after it; for a bad

@@ -2,10 +2,11 @@
 //! `--yes`). The engine does the rest: it rewrites the scope, then deletes what the API no
 //! longer returns, and only once every phase succeeded.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 
+use super::output;
 use crate::db::Store;
 use crate::service::Settings;
 
@@ -15,14 +16,14 @@ pub fn confirm(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> a
         Some(ids) => format!("products {}", ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
         None => "all products".to_string(),
     };
-    eprintln!(
+    output::note(format_args!(
         "--nuke fetches every row of customer {} ({whose}) again, then deletes from {} the rows the API no longer \
          returns. Nothing is deleted unless the whole sync succeeds. The scope holds:",
         settings.customer_id,
         settings.db_path.display()
-    );
+    ));
     for (table, count) in scope_counts(settings, product_ids)? {
-        eprintln!("  {table:<16} {count:>9}");
+        output::note(format_args!("  {table:<16} {count:>9}"));
     }
     if !yes {
         ask()?;
@@ -46,8 +47,7 @@ fn ask() -> anyhow::Result<()> {
             "--nuke deletes data and there is no terminal to confirm on; pass --yes to go ahead. Nothing was deleted"
         );
     }
-    eprint!("Type 'yes' to go ahead: ");
-    std::io::stderr().flush()?;
+    output::prompt("Type 'yes' to go ahead: ");
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if answer.trim() != "yes" {

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use super::shared::{ApiLimits, Customer, Freshness};
+use super::shared::{ApiLimits, Customer, Freshness, whole_number};
 use super::{Exit, report};
-use crate::config;
+use crate::config::{self, DbPath};
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
@@ -56,13 +56,14 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct Target {
     /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The Customer API base URL
     #[arg(long, env = "TESTIO_CUSTOMER_API_BASE_URL", default_value = config::DEFAULT_BASE_URL, value_name = "URL")]
     pub base_url: String,
-    /// How long to wait for another sync's lock, in seconds
-    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS")]
+    /// How long to wait for another sync's lock, in seconds (at most a day)
+    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS",
+          value_parser = whole_number::<u64>(0, 86_400))]
     pub lock_timeout: u64,
     /// Fail at once if another sync holds the lock
     #[arg(long)]
@@ -86,17 +87,20 @@ fn parse_since(text: &str) -> Result<i64, String> {
 }
 
 impl Target {
-    /// Resolves the settings, checking each before anything runs.
+    /// Resolves the settings, checking each before anything runs. An existing database is
+    /// opened and brought up to date here, so that one this binary cannot use (newer,
+    /// damaged, a migration that fails) is one error, before the sync starts.
     pub fn settings(&self, token: String) -> anyhow::Result<Settings> {
-        let db_path = match &self.db {
-            Some(path) => path.clone(),
-            None => config::default_db_path()?,
-        };
-        config::check_db_path(&db_path)?;
+        let db = DbPath::resolve(self.db.as_deref())?;
+        db.check_for_sync()?;
+        if std::fs::metadata(&db.path).is_ok_and(|m| m.len() > 0) {
+            crate::db::upgrade(&db.path)?;
+        }
+        crate::api::base_url_with_slash(&self.base_url)?;
         Ok(Settings {
             base_url: self.base_url.clone(),
             token,
-            db_path,
+            db_path: db.path,
             customer_id: self.customer.customer_id,
             max_in_flight: self.limits.max_in_flight(),
             request_timeout: self.limits.request_timeout(),
@@ -106,12 +110,11 @@ impl Target {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let token = config::token_from_env()?;
-    let service = SyncService::new(EngineRuntime::load()?, args.target.settings(token)?);
-    let product_ids = (!args.product_ids.is_empty()).then(|| args.product_ids.clone());
-    if args.nuke {
-        super::nuke::confirm(service.settings(), product_ids.as_deref(), args.yes)?;
-    }
+    let service = match prepare(&args) {
+        Ok(service) => service,
+        Err(e) => return Err(report::not_started(e, args.json)),
+    };
+    let product_ids = args.product_ids();
     let mut phases = vec![Phase::Products, Phase::Features, Phase::NewTests];
     if args.refresh_bugs {
         phases.push(Phase::Bugs);
@@ -143,6 +146,22 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     tokio::select! {
         finished = service.sync(call, report::observer()) => Ok(report::finish(&finished, args.json, started.elapsed())),
         signal = signalled => Ok(report::interrupted(signal, args.json, started.elapsed())),
+    }
+}
+
+/// Everything a sync needs, checked before it starts.
+fn prepare(args: &Args) -> anyhow::Result<SyncService> {
+    let token = config::token_from_env()?;
+    let service = SyncService::new(EngineRuntime::load()?, args.target.settings(token)?);
+    if args.nuke {
+        super::nuke::confirm(service.settings(), args.product_ids().as_deref(), args.yes)?;
+    }
+    Ok(service)
+}
+
+impl Args {
+    fn product_ids(&self) -> Option<Vec<u64>> {
+        (!self.product_ids.is_empty()).then(|| self.product_ids.clone())
     }
 }
 

@@ -37,17 +37,27 @@ impl Store {
     }
 
     fn open_with(path: &Path, customer_id: i64, create: OpenFlags) -> anyhow::Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
-        let conn = Connection::open_with_flags(path, flags)
-            .with_context(|| format!("could not open the database {}", path.display()))?;
-        configure(&conn).with_context(|| format!("could not configure the database {}", path.display()))?;
-        migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
-        Ok(Self { conn, customer_id })
+        Ok(Self { conn: connect(path, create)?, customer_id })
     }
 
     pub fn customer_id(&self) -> i64 {
         self.customer_id
     }
+}
+
+/// Opens an existing database and brings its schema up to date, without reading any rows:
+/// a sync does this before it starts, so that a database it cannot use is one error, up front.
+pub fn upgrade(path: &Path) -> anyhow::Result<()> {
+    connect(path, OpenFlags::empty()).map(drop)
+}
+
+fn connect(path: &Path, create: OpenFlags) -> anyhow::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("could not open the database {}", path.display()))?;
+    configure(&conn).with_context(|| format!("could not configure the database {}", path.display()))?;
+    migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
+    Ok(conn)
 }
 
 /// WAL with `synchronous=NORMAL`: a commit survives a crash of this process, and the
@@ -90,10 +100,18 @@ fn migrate(conn: &Connection) -> anyhow::Result<()> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let applied = schema_version(&tx)?;
     for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
-        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
+        tx.execute_batch(sql).map_err(|e| anyhow::anyhow!("migration {} failed: {}", index + 1, sqlite_reason(&e)))?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
     }
     Ok(tx.commit()?)
+}
+
+/// SQLite's reason for an error, without the statements it quotes (a whole migration).
+fn sqlite_reason(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqlInputError { msg, error, .. } => format!("{msg} (SQLite error {})", error.extended_code),
+        other => other.to_string(),
+    }
 }
 
 fn schema_version(conn: &Connection) -> anyhow::Result<usize> {

@@ -188,7 +188,10 @@ impl SyncServer {
         (idle, syncing, backoff), next run, consecutive failures and last error.")]
     async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
         let db_path = self.service.settings().db_path.clone();
-        let read = self.service.read(|store| Ok((store.history(1)?.pop(), store.metadata("last_sync_completed")?)));
+        let lock_path = lock::path_beside(&db_path);
+        let read = self.service.read(move |store| {
+            Ok((store.current_history(1, &lock_path)?.pop(), store.metadata("last_sync_completed")?))
+        });
         let (last_sync, last_sync_completed) =
             read.await.map_err(|e| tool_failure("the sync status", e))?.unwrap_or_default();
         let lock = self.service.runtime().lock_status(&lock::path_beside(&db_path));
@@ -214,7 +217,8 @@ impl SyncServer {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));
         }
-        let read = self.service.read(move |store| Ok(store.history(limit)?));
+        let lock_path = lock::path_beside(&self.service.settings().db_path);
+        let read = self.service.read(move |store| store.current_history(limit, &lock_path));
         let syncs = read.await.map_err(|e| tool_failure("the sync history", e))?;
         Ok(Json(HistoryReport { syncs: syncs.unwrap_or_default() }))
     }

@@ -121,7 +121,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "until config::parse_product_id refuses ids above i64::MAX (H1's change, issue 12 item 9)"]
     fn ids_beyond_what_the_database_stores_are_refused() {
         let beyond = (i64::MAX as u64 + 1).to_string();
         assert!(product_ids(&json!(u64::MAX)).is_err());

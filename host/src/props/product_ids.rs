@@ -35,7 +35,7 @@ proptest! {
     #[test]
     fn prop_any_text_is_a_positive_id_or_says_what_is_wrong(text in any::<String>()) {
         match parse_product_id(&text) {
-            Ok(id) => prop_assert!(id > 0),
+            Ok(id) => prop_assert!(id > 0 && id <= crate::config::MAX_ID),
             Err(why) => prop_assert!(why.contains("is not a product id"), "{why}"),
         }
     }
