@@ -53,6 +53,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 /// The environment variable that holds the token, named in 401 messages.
 pub const TOKEN_VAR: &str = "TESTIO_CUSTOMER_API_TOKEN";
 
+/// The limit on requests in flight, shared by every sync of a process that holds it.
+pub type RequestLimit = Arc<Semaphore>;
+
+/// A limit of `n` requests in flight (at least one).
+pub fn request_limit(n: usize) -> RequestLimit {
+    Arc::new(Semaphore::new(n.max(1)))
+}
+
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
@@ -71,7 +79,12 @@ enum Attempt {
 }
 
 impl ApiClient {
-    pub fn new(base_url: &str, token: &str, max_in_flight: usize, request_timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        base_url: &str,
+        token: &str,
+        in_flight: RequestLimit,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let base = base_url_with_slash(base_url)?;
         let mut auth = HeaderValue::from_str(&format!("Token {token}"))
             .map_err(|_| anyhow::anyhow!("the API token contains characters that cannot go in an HTTP header"))?;
@@ -83,10 +96,10 @@ impl ApiClient {
             .default_headers(headers)
             .connect_timeout(CONNECT_TIMEOUT.min(request_timeout))
             .timeout(request_timeout)
-            .pool_max_idle_per_host(max_in_flight.max(1))
+            .pool_max_idle_per_host(in_flight.available_permits().max(1))
             .build()
             .context("could not set up the HTTP client")?;
-        Ok(Self { http, base, in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))) })
+        Ok(Self { http, base, in_flight })
     }
 
     /// GETs `endpoint` (relative to the base URL), retrying transient failures, and
@@ -291,7 +304,7 @@ mod tests {
     use testio_sim::{Faults, SimConfig, Simulator};
 
     async fn client_for(sim: &Simulator, token: &str) -> ApiClient {
-        ApiClient::new(&sim.base_url(), token, 4, Duration::from_secs(5)).unwrap()
+        ApiClient::new(&sim.base_url(), token, request_limit(4), Duration::from_secs(5)).unwrap()
     }
 
     fn status_of(error: &ApiError) -> Option<u16> {
@@ -363,7 +376,7 @@ mod tests {
     async fn first_request_faulty(faults: Faults) -> (Simulator, ApiClient) {
         let faults = Faults { flaky_until: Some(1), ..faults };
         let sim = Simulator::start(SimConfig { faults, ..SimConfig::default() }, 0).await.unwrap();
-        let client = ApiClient::new(&sim.base_url(), sim.token(), 4, Duration::from_secs(1)).unwrap();
+        let client = ApiClient::new(&sim.base_url(), sim.token(), request_limit(4), Duration::from_secs(1)).unwrap();
         (sim, client)
     }
 
@@ -396,9 +409,9 @@ mod tests {
     #[test]
     fn a_base_url_must_be_http_or_https() {
         let timeout = DEFAULT_REQUEST_TIMEOUT;
-        assert!(ApiClient::new("ftp://example.com/v2", "t", 1, timeout).is_err());
-        assert!(ApiClient::new("not a url", "t", 1, timeout).is_err());
-        assert!(ApiClient::new("https://api.test.io/customer/v2", "t", 1, timeout).is_ok());
+        assert!(ApiClient::new("ftp://example.com/v2", "t", request_limit(1), timeout).is_err());
+        assert!(ApiClient::new("not a url", "t", request_limit(1), timeout).is_err());
+        assert!(ApiClient::new("https://api.test.io/customer/v2", "t", request_limit(1), timeout).is_ok());
     }
 
     #[test]

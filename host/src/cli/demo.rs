@@ -2,6 +2,7 @@
 //! and a local database file.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -42,7 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         token: sim.token().to_string(),
         db_path: args.db.clone(),
         customer_id: 1,
-        max_in_flight: args.limits.max_in_flight(),
+        in_flight: args.limits.request_limit(),
         request_timeout: args.limits.request_timeout(),
         lock_timeout: crate::lock::DEFAULT_TIMEOUT,
     };
@@ -55,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         a.tests,
         sim.base_url()
     ));
-    let service = SyncService::new(EngineRuntime::load()?, settings);
+    let service = SyncService::new(Arc::new(EngineRuntime::load()?), settings);
     output::note(format_args!("\n== Cold sync into {}", args.db.display()));
     let cold = sync_once(&service, &call).await;
     for product in 1..=u64::from(a.products) {

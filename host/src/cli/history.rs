@@ -21,7 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (path, store) = args.database.open()?;
-    let syncs = store.current_history(args.limit, &lock::path_beside(&path))?;
+    let syncs = store.current_history(args.limit, &lock::path_for(&path, store.customer_id()))?;
     if args.json {
         output::line(json!(syncs))?;
         return Ok(Exit::Success);

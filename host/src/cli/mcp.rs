@@ -11,11 +11,7 @@ use rmcp::ServiceExt;
 use super::Exit;
 use super::daemon::Schedule;
 use super::sync::Target;
-use crate::config;
 use crate::mcp::{SyncServer, stdio};
-use crate::runtime::EngineRuntime;
-use crate::scheduler::Scheduler;
-use crate::service::SyncService;
 use crate::shutdown;
 
 #[derive(clap::Args)]
@@ -32,38 +28,34 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let token = config::token_from_env()?;
-    let service = Arc::new(SyncService::new(EngineRuntime::load()?, args.target.settings(token)?));
-    let scheduler = args.schedule.plan().map(|plan| Arc::new(Scheduler::new(service.clone(), plan)));
-    let server = SyncServer::new(service.clone(), scheduler.clone(), args.schedule.selection());
-    tracing::info!(
-        "MCP server on stdio{}",
-        scheduler
-            .as_ref()
-            .map_or(", scheduler off".to_string(), |s| format!(", scheduler every {}s", s.status().interval_seconds))
-    );
+    let fleet = Arc::new(args.schedule.fleet(&args.target)?);
+    let server = SyncServer::new(fleet.clone());
+    let scheduled: Vec<String> = fleet
+        .members()
+        .iter()
+        .map(|m| match &m.scheduler {
+            Some(s) => format!("{} every {}s", m.name(), s.status().interval_seconds),
+            None => format!("{} off", m.name()),
+        })
+        .collect();
+    tracing::info!("MCP server on stdio, scheduler: {}", scheduled.join(", "));
     // The reason is set before rmcp sees the end of stdin and cancels the calls in flight.
     let disconnected = {
-        let service = service.clone();
-        move || service.stop("the MCP client disconnected".to_string())
+        let fleet = fleet.clone();
+        move || fleet.stop("the MCP client disconnected")
     };
     let (transport, written) = stdio::start(disconnected)?;
     // The scheduler runs from the start, not only once a client has said hello.
     let session = async {
         let ended = serve(server.clone(), transport).await;
         // Stopping syncs say why; at the end of stdin this was said first.
-        service.stop("the MCP session ended".to_string());
+        fleet.stop("the MCP session ended");
         ended
     };
-    let background = async {
-        match &scheduler {
-            Some(scheduler) => match scheduler.run().await {},
-            None => std::future::pending().await,
-        }
-    };
+    let background = fleet.run_schedulers();
     let signalled = async {
         let signal = shutdown::signalled().await;
-        service.stop(format!("interrupted by {}", signal.name()));
+        fleet.stop(&format!("interrupted by {}", signal.name()));
         signal
     };
     // Whatever ends the server, syncs still under way are interrupted (their rows say

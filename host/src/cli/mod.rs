@@ -69,6 +69,26 @@ pub enum Exit {
     Terminated = 143,
 }
 
+impl Exit {
+    /// Of two outcomes, the one to exit with: a signal, then a failure, a busy lock, a
+    /// partial failure, success (the numbers do not order them: 3 is milder than 1).
+    pub fn worst(self, other: Exit) -> Exit {
+        let rank = |exit: Exit| match exit {
+            Exit::Success => 0,
+            Exit::Partial => 1,
+            Exit::LockBusy => 2,
+            Exit::Failure => 3,
+            Exit::Interrupted | Exit::Terminated => 4,
+        };
+        if rank(other) > rank(self) { other } else { self }
+    }
+}
+
+/// Whether `flag` was typed on the command line (not taken from its variable).
+pub fn typed(flag: &str) -> bool {
+    std::env::args().skip(1).any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)

@@ -6,12 +6,14 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
 
+use std::path::Path;
+
 use super::output;
 use crate::db::Store;
-use crate::service::Settings;
 
-/// Shows the rows in scope and asks; `Err` when the user did not confirm.
-pub fn confirm(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<()> {
+/// Shows the rows of customer `customer_id` in scope and asks; `Err` when the user did not
+/// confirm.
+pub fn confirm(db: &Path, customer_id: i64, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<()> {
     let whose = match product_ids {
         Some(ids) => format!("products {}", ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
         None => "all products".to_string(),
@@ -19,10 +21,10 @@ pub fn confirm(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> a
     output::note(format_args!(
         "--nuke fetches every row of customer {} ({whose}) again, then deletes from {} the rows the API no longer \
          returns. Nothing is deleted unless the whole sync succeeds. The scope holds:",
-        settings.customer_id,
-        settings.db_path.display()
+        customer_id,
+        db.display()
     ));
-    for (table, count) in scope_counts(settings, product_ids)? {
+    for (table, count) in scope_counts(db, customer_id, product_ids)? {
         output::note(format_args!("  {table:<16} {count:>9}"));
     }
     if !yes {
@@ -32,11 +34,11 @@ pub fn confirm(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> a
 }
 
 /// A database that does not exist yet holds nothing.
-fn scope_counts(settings: &Settings, product_ids: Option<&[u64]>) -> anyhow::Result<Vec<(&'static str, i64)>> {
-    if !settings.db_path.is_file() {
+fn scope_counts(db: &Path, customer_id: i64, product_ids: Option<&[u64]>) -> anyhow::Result<Vec<(&'static str, i64)>> {
+    if !db.is_file() {
         return Ok(Vec::new());
     }
-    let store = Store::open_existing(&settings.db_path, settings.customer_id)?;
+    let store = Store::open_existing(db, customer_id)?;
     store.scope_counts(product_ids).context("could not count the rows in scope")
 }
 

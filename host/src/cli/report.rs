@@ -28,6 +28,11 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Log lines led by a customer's name, for syncs that run side by side.
+pub fn labelled(name: String) -> Box<dyn Observer> {
+    Box::new(TracingObserver::labelled(name))
+}
+
 /// A progress bar on a terminal, plain log lines elsewhere.
 pub fn observer() -> Box<dyn Observer> {
     if std::io::stderr().is_terminal() { Box::new(BarObserver::new()) } else { Box::new(TracingObserver::default()) }
@@ -84,20 +89,44 @@ pub fn finish(finished: &anyhow::Result<Outcome>, as_json: bool, elapsed: Durati
     if as_json {
         print_json(&to_json(finished));
     }
+    summarise(finished, elapsed, "")
+}
+
+/// The outcomes of several customers' syncs (one sync: as [`finish`]): one summary per
+/// customer, its lines led by its name, `--json` an array, and the worst exit code.
+pub fn finish_all(finished: &[(String, crate::service::Finished, Duration)], as_json: bool) -> Exit {
+    if let [(_, one, elapsed)] = finished {
+        return finish(one, as_json, *elapsed);
+    }
+    if as_json {
+        let each = finished.iter().map(|(name, outcome, _)| {
+            let mut json = to_json(outcome);
+            json["customer"] = json!(name);
+            json
+        });
+        print_json(&json!(each.collect::<Vec<_>>()));
+    }
+    finished.iter().fold(Exit::Success, |worst, (name, outcome, elapsed)| {
+        worst.worst(summarise(outcome, *elapsed, &format!("{name}: ")))
+    })
+}
+
+/// Warnings, errors and the final line on stderr, each led by `lead`; the exit code.
+fn summarise(finished: &anyhow::Result<Outcome>, elapsed: Duration, lead: &str) -> Exit {
     let exit = match finished {
         Ok(Ok(result)) => {
             for warning in &result.warnings {
-                output::note(format_args!("warning: {warning}"));
+                output::note(format_args!("{lead}warning: {warning}"));
             }
             for error in &result.errors {
-                output::note(format_args!("error: {error}"));
+                output::note(format_args!("{lead}error: {error}"));
             }
             if result.errors.is_empty() { Exit::Success } else { Exit::Partial }
         }
         Ok(Err(SyncError::LockBusy(_))) => Exit::LockBusy,
         Ok(Err(_)) | Err(_) => Exit::Failure,
     };
-    output::note(final_line(finished, elapsed));
+    output::note(format_args!("{lead}{}", final_line(finished, elapsed)));
     exit
 }
 

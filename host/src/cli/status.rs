@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::shared::Customer;
+use super::shared::CustomerArgs;
 use super::{Exit, output};
 use crate::config::DbPath;
 use crate::db::Store;
@@ -27,14 +27,15 @@ pub struct Database {
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     #[command(flatten)]
-    customer: Customer,
+    customer: CustomerArgs,
 }
 
 impl Database {
     pub fn open(&self) -> anyhow::Result<(PathBuf, Store)> {
         let db = DbPath::resolve(self.db.as_deref())?;
         db.check_existing()?;
-        let store = Store::open_existing(&db.path, self.customer.customer_id)?;
+        let customer = self.customer.resolve(&db.path)?;
+        let store = Store::open_existing(&db.path, customer.customer_id)?;
         Ok((db.path, store))
     }
 }
@@ -42,7 +43,7 @@ impl Database {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (path, store) = args.database.open()?;
     let counts = store.row_counts()?;
-    let lock_path = lock::path_beside(&path);
+    let lock_path = lock::path_for(&path, store.customer_id());
     let last = store.current_history(1, &lock_path)?.pop();
     let last_completed = store.metadata("last_sync_completed")?;
     let lock = EngineRuntime::load()?.lock_status(&lock_path)?;

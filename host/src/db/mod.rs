@@ -53,18 +53,21 @@ pub fn upgrade(path: &Path) -> anyhow::Result<()> {
 
 fn connect(path: &Path, create: OpenFlags) -> anyhow::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
-    let conn = Connection::open_with_flags(path, flags)
+    let mut conn = Connection::open_with_flags(path, flags)
         .with_context(|| format!("could not open the database {}", path.display()))?;
-    configure(&conn).with_context(|| format!("could not configure the database {}", path.display()))?;
+    configure(&mut conn).with_context(|| format!("could not configure the database {}", path.display()))?;
     migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
     Ok(conn)
 }
 
 /// WAL with `synchronous=NORMAL`: a commit survives a crash of this process, and the
 /// database stays consistent on power loss (the last commits may be lost, and the next
-/// sync fetches them again), without an fsync per page.
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// sync fetches them again), without an fsync per page. Write transactions take the write
+/// lock when they begin: one that read first and then had to upgrade would get "database
+/// is locked" at once, without waiting, when another customer's sync wrote in between.
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
     use_wal(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
@@ -72,7 +75,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for another connection's transaction. Syncs of different
+/// customers write the same file at once; their transactions last milliseconds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Switching a new database to WAL needs it alone for a moment, and SQLite answers
 /// "busy" at once rather than wait (another connection may be creating it too): wait

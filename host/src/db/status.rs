@@ -117,7 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("cache.db"), 1).unwrap();
         store.start_run("cli", "products").unwrap();
-        let lock_path = lock::path_beside(&dir.path().join("cache.db"));
+        let lock_path = lock::path_for(&dir.path().join("cache.db"), 1);
         let status = |store: &Store| store.current_history(1, &lock_path).unwrap().remove(0).status;
         assert_eq!(status(&store), "interrupted", "no lock file: nobody runs it");
 

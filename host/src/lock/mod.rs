@@ -49,9 +49,16 @@ pub enum AcquireError {
     Unavailable(String),
 }
 
-/// `sync.lock` in the database's folder.
-pub fn path_beside(db: &Path) -> PathBuf {
-    db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("sync.lock")
+/// The lock of one customer's syncs into one database, in the database's folder:
+/// `sync.lock` for customer 1 of `cache.db` (where it has always been), `sync_7.lock` for
+/// customer 7, and the database's file name in front for any other database
+/// (`work.db.sync.lock`), so two databases in one folder never share a lock.
+pub fn path_for(db: &Path, customer_id: i64) -> PathBuf {
+    let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file = db.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = if file == "cache.db" { String::new() } else { format!("{file}.") };
+    let name = if customer_id == 1 { "sync.lock".to_string() } else { format!("sync_{customer_id}.lock") };
+    dir.join(prefix + &name)
 }
 
 /// One sync's claim on the lock.
@@ -213,7 +220,10 @@ mod tests {
 
     #[test]
     fn the_lock_file_sits_beside_the_database() {
-        assert_eq!(path_beside(Path::new("/data/cache.db")), Path::new("/data/sync.lock"));
-        assert_eq!(path_beside(Path::new("cache.db")), Path::new("./sync.lock"));
+        assert_eq!(path_for(Path::new("/data/cache.db"), 1), Path::new("/data/sync.lock"));
+        assert_eq!(path_for(Path::new("cache.db"), 1), Path::new("./sync.lock"));
+        assert_eq!(path_for(Path::new("/data/cache.db"), 7), Path::new("/data/sync_7.lock"));
+        assert_eq!(path_for(Path::new("/data/work.db"), 1), Path::new("/data/work.db.sync.lock"));
+        assert_eq!(path_for(Path::new("/data/work.db"), 7), Path::new("/data/work.db.sync_7.lock"));
     }
 }

@@ -27,11 +27,11 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::db::status::SyncRecord;
-use crate::lock;
+use crate::fleet::{Fleet, Member};
 use crate::model::{Level, Phase, Progress, SyncRequest, Trigger};
 use crate::observe::{Milestones, Observer, trace_line};
-use crate::scheduler::{Scheduler, SchedulerStatus, Selection};
-use crate::service::{Finished, SyncService};
+use crate::scheduler::{SchedulerStatus, Selection};
+use crate::service::Finished;
 
 const INSTRUCTIONS: &str = "Keeps a local SQLite mirror of a Test IO account (products, features, exploratory \
 tests) up to date. Call sync_data to refresh it (it can take minutes on a large account; progress is reported when \
@@ -42,10 +42,9 @@ const MAX_HISTORY: u32 = 100;
 
 #[derive(Clone)]
 pub struct SyncServer {
-    service: Arc<SyncService>,
-    scheduler: Option<Arc<Scheduler>>,
-    /// What `sync_data` syncs when the caller does not say (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE).
-    defaults: Selection,
+    /// The customers served, each with its service, what its syncs cover when the caller
+    /// does not say, and its scheduler.
+    fleet: Arc<Fleet>,
     tool_router: ToolRouter<Self>,
     /// How many `sync_data` calls are running, so that a stopping server can wait for
     /// their syncs to record why they stopped.
@@ -55,6 +54,9 @@ pub struct SyncServer {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncDataRequest {
+    /// The customer, by its name in the registry; omit for the default customer.
+    #[serde(default)]
+    customer: Option<String>,
     #[serde(default)]
     #[schemars(schema_with = "product_ids::schema")]
     product_ids: Option<Value>,
@@ -73,6 +75,9 @@ pub struct SyncDataRequest {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncHistoryRequest {
+    /// The customer, by its name in the registry; omit for the default customer.
+    #[serde(default)]
+    customer: Option<String>,
     /// How many syncs to list, newest first (1 to 100; default 10).
     #[serde(default)]
     #[schemars(range(min = 1, max = 100))]
@@ -117,9 +122,31 @@ pub struct SyncReport {
     errors: Vec<String>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncStatusRequest {
+    /// Only this customer, by its name in the registry; omit for every customer.
+    #[serde(default)]
+    customer: Option<String>,
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct StatusReport {
     db_path: String,
+    /// The default customer's status (or the one asked for), as in `customers`.
+    #[serde(flatten)]
+    default: CustomerStatus,
+    /// Every customer served, the default first.
+    customers: Vec<CustomerStatus>,
+}
+
+/// One customer's mirror: its last sync, its lock and its scheduler.
+#[derive(Serialize, JsonSchema)]
+pub struct CustomerStatus {
+    /// Its name in the registry; `default` for the one of TESTIO_CUSTOMER_API_TOKEN.
+    customer: String,
+    /// The local id its rows are stored under.
+    customer_id: i64,
     /// The latest sync in the sync log, whoever started it; null before the first.
     last_sync: Option<SyncRecord>,
     /// When the last sync without errors completed (UTC); the scheduler skips its run
@@ -139,8 +166,13 @@ pub struct HistoryReport {
 
 #[tool_router]
 impl SyncServer {
-    pub fn new(service: Arc<SyncService>, scheduler: Option<Arc<Scheduler>>, defaults: Selection) -> Self {
-        Self { service, scheduler, defaults, tool_router: Self::tools(), syncing: Arc::default() }
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self { fleet, tool_router: Self::tools(), syncing: Arc::default() }
+    }
+
+    /// The customer a call names (the default without a name), or a tool error listing them.
+    fn member(&self, name: Option<&str>) -> Result<&Member, CallToolResult> {
+        self.fleet.member(name).map_err(input_error)
     }
 
     /// The tools, their schemas holding only standard formats.
@@ -167,11 +199,12 @@ impl SyncServer {
         Parameters(request): Parameters<SyncDataRequest>,
         context: RequestContext<RoleServer>,
     ) -> Result<Json<SyncReport>, CallToolResult> {
-        let call = self.call_for(&request).map_err(input_error)?;
+        let member = self.member(request.customer.as_deref())?;
+        let call = call_for(member, &request).map_err(input_error)?;
         let _running = Running::start(&self.syncing);
         let (observer, forwarding) = ProgressForwarder::start(context.meta.get_progress_token(), context.peer);
         let finished = tokio::select! {
-            finished = self.service.sync(call, Box::new(observer)) => finished,
+            finished = member.service.sync(call, Box::new(observer)) => finished,
             // The client cancelled the call or the server is stopping: dropping the sync
             // stops it, and its sync log row says `interrupted`.
             () = context.ct.cancelled() => return Err(failed("the call was cancelled".to_string())),
@@ -186,24 +219,18 @@ impl SyncServer {
     #[tool(description = "How fresh the local mirror is: the last sync (status, trigger, counts, duration), when the \
         last successful sync completed, who holds the sync lock right now, and the background scheduler's state \
         (idle, syncing, backoff), next run, consecutive failures and last error.")]
-    async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
-        let db_path = self.service.settings().db_path.clone();
-        let lock_path = lock::path_beside(&db_path);
-        let read = self.service.read(move |store| {
-            Ok((store.current_history(1, &lock_path)?.pop(), store.metadata("last_sync_completed")?))
-        });
-        let (last_sync, last_sync_completed) =
-            read.await.map_err(|e| tool_failure("the sync status", e))?.unwrap_or_default();
-        let lock = self.service.runtime().lock_status(&lock::path_beside(&db_path));
-        let lock = lock.map_err(|e| tool_failure("the sync lock", e))?;
-        let lock_holder = lock.held.then_some(lock.line);
-        Ok(Json(StatusReport {
-            db_path: db_path.display().to_string(),
-            last_sync,
-            last_sync_completed,
-            lock_holder,
-            scheduler: self.scheduler.as_ref().map(|s| s.status()),
-        }))
+    async fn sync_status(
+        &self,
+        Parameters(request): Parameters<SyncStatusRequest>,
+    ) -> Result<Json<StatusReport>, CallToolResult> {
+        let chosen = self.member(request.customer.as_deref())?;
+        let others = self.fleet.members().iter().filter(|m| request.customer.is_none() && !std::ptr::eq(*m, chosen));
+        let mut customers = Vec::new();
+        for member in std::iter::once(chosen).chain(others) {
+            customers.push(customer_status(member).await?);
+        }
+        let default = customer_status(chosen).await?;
+        Ok(Json(StatusReport { db_path: chosen.service.db_path().display().to_string(), default, customers }))
     }
 
     #[tool(description = "The latest syncs from the sync log, newest first: when each started, its trigger (cli, \
@@ -217,8 +244,9 @@ impl SyncServer {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));
         }
-        let lock_path = lock::path_beside(&self.service.settings().db_path);
-        let read = self.service.read(move |store| store.current_history(limit, &lock_path));
+        let member = self.member(request.customer.as_deref())?;
+        let lock_path = member.service.lock_path();
+        let read = member.service.read(move |store| store.current_history(limit, &lock_path));
         let syncs = read.await.map_err(|e| tool_failure("the sync history", e))?;
         Ok(Json(HistoryReport { syncs: syncs.unwrap_or_default() }))
     }
@@ -233,26 +261,47 @@ impl ServerHandler for SyncServer {
     }
 }
 
-impl SyncServer {
-    fn call_for(&self, request: &SyncDataRequest) -> Result<SyncRequest, String> {
-        let product_ids = match &request.product_ids {
-            None | Some(Value::Null) => self.defaults.product_ids.clone(),
-            Some(value) => Some(product_ids::product_ids(value)?),
-        };
-        let now = chrono::Utc::now();
-        let (since, everything) = match request.since.as_deref().map(str::trim) {
-            None => (self.defaults.since_at(now).map_err(|e| format!("TESTIO_SYNC_SINCE: {e}"))?, false),
-            Some(all) if all.eq_ignore_ascii_case("all") => (None, true),
-            Some(text) => {
-                let at = crate::since::parse(text, now).map_err(|e| format!("since: {e}; or \"all\""))?;
-                (Some(at.timestamp_millis()), false)
-            }
-        };
-        // A `since` window refreshes every test in it, as the reference does.
-        let force = request.force || everything || request.since.is_some();
-        let selection = Selection { product_ids, ..self.defaults.clone() };
-        Ok(selection.request(since, force, Trigger::Mcp))
-    }
+/// One customer's status: the last sync, when the last good one completed, the lock.
+async fn customer_status(member: &Member) -> Result<CustomerStatus, CallToolResult> {
+    let service = &member.service;
+    let lock_path = service.lock_path();
+    let history_lock = lock_path.clone();
+    let read = service.read(move |store| {
+        Ok((store.current_history(1, &history_lock)?.pop(), store.metadata("last_sync_completed")?))
+    });
+    let (last_sync, last_sync_completed) =
+        read.await.map_err(|e| tool_failure("the sync status", e))?.unwrap_or_default();
+    let lock = service.runtime().lock_status(&lock_path).map_err(|e| tool_failure("the sync lock", e))?;
+    Ok(CustomerStatus {
+        customer: member.name().to_string(),
+        customer_id: member.customer.customer_id,
+        last_sync,
+        last_sync_completed,
+        lock_holder: lock.held.then_some(lock.line),
+        scheduler: member.scheduler.as_ref().map(|s| s.status()),
+    })
+}
+
+/// The sync a `sync_data` call asks of `member`.
+fn call_for(member: &Member, request: &SyncDataRequest) -> Result<SyncRequest, String> {
+    let defaults = &member.selection;
+    let product_ids = match &request.product_ids {
+        None | Some(Value::Null) => defaults.product_ids.clone(),
+        Some(value) => Some(product_ids::product_ids(value)?),
+    };
+    let now = chrono::Utc::now();
+    let (since, everything) = match request.since.as_deref().map(str::trim) {
+        None => (defaults.since_at(now).map_err(|e| format!("the customer's since: {e}"))?, false),
+        Some(all) if all.eq_ignore_ascii_case("all") => (None, true),
+        Some(text) => {
+            let at = crate::since::parse(text, now).map_err(|e| format!("since: {e}; or \"all\""))?;
+            (Some(at.timestamp_millis()), false)
+        }
+    };
+    // A `since` window refreshes every test in it, as the reference does.
+    let force = request.force || everything || request.since.is_some();
+    let selection = Selection { product_ids, ..defaults.clone() };
+    Ok(selection.request(since, force, Trigger::Mcp))
 }
 
 fn report(finished: &Finished) -> Result<Json<SyncReport>, CallToolResult> {
