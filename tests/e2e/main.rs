@@ -4,6 +4,7 @@
 mod bad_input;
 mod bugs;
 mod component;
+mod customers;
 mod errors;
 mod freshness;
 mod in_process;
