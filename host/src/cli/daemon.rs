@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::Exit;
 use super::shared::{Freshness, whole_number};
 use super::sync::Target;
-use crate::config;
+use crate::config::{self, ProductIds};
 use crate::runtime::EngineRuntime;
 use crate::scheduler::{Plan, Scheduler, Selection};
 use crate::service::SyncService;
@@ -30,12 +30,12 @@ pub struct Schedule {
     #[arg(long, env = "TESTIO_REFRESH_INTERVAL_SECONDS", default_value_t = 3600, value_name = "SECS",
           value_parser = whole_number::<u64>(0, 2_592_000))]
     interval: u64,
-    /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
-    product_ids: Vec<u64>,
+    /// Only these products (ids separated by commas or spaces); default: all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", num_args = 1.., value_parser = ProductIds::parse)]
+    product_ids: Vec<ProductIds>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; relative forms count from each sync; default: all
-    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = check_since)]
+    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = crate::customers::check_since)]
     since: Option<String>,
     #[command(flatten)]
     freshness: Freshness,
@@ -46,14 +46,10 @@ pub struct Schedule {
     refresh_bugs: bool,
 }
 
-fn check_since(text: &str) -> Result<String, String> {
-    crate::since::parse(text, chrono::Utc::now()).map(|_| text.to_string())
-}
-
 impl Schedule {
     pub fn selection(&self) -> Selection {
         Selection {
-            product_ids: (!self.product_ids.is_empty()).then(|| self.product_ids.clone()),
+            product_ids: ProductIds::all(&self.product_ids),
             since: self.since.clone(),
             max_age_seconds: self.freshness.max_age,
             bugs: self.refresh_bugs,

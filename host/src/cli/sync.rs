@@ -7,7 +7,7 @@ use clap::ValueEnum;
 
 use super::shared::{ApiLimits, Customer, Freshness, whole_number};
 use super::{Exit, report};
-use crate::config::{self, DbPath};
+use crate::config::{self, DbPath, ProductIds};
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
@@ -15,9 +15,9 @@ use crate::shutdown;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
-    product_ids: Vec<u64>,
+    /// Only these products (ids separated by commas or spaces); default: all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", num_args = 1.., value_parser = ProductIds::parse)]
+    product_ids: Vec<ProductIds>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; default: all
     #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = parse_since)]
@@ -161,7 +161,7 @@ fn prepare(args: &Args) -> anyhow::Result<SyncService> {
 
 impl Args {
     fn product_ids(&self) -> Option<Vec<u64>> {
-        (!self.product_ids.is_empty()).then(|| self.product_ids.clone())
+        ProductIds::all(&self.product_ids)
     }
 }
 
