@@ -103,3 +103,48 @@ pub fn implicit() -> anyhow::Result<Customer> {
 pub fn check_since(text: &str) -> Result<String, String> {
     crate::since::parse(text, chrono::Utc::now()).map(|_| text.trim().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(name: &str, customer_id: i64, active: bool) -> Customer {
+        Customer {
+            name: Some(name.to_string()),
+            customer_id,
+            base_url: None,
+            product_ids: None,
+            since: None,
+            interval_seconds: None,
+            active,
+            default: false,
+        }
+    }
+
+    #[test]
+    fn without_a_database_there_is_only_the_implicit_customer_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cache.db");
+        assert_eq!(resolve(&db, None).unwrap().name, None);
+        assert_eq!(active(&db).unwrap().len(), 1);
+        let unknown = format!("{:#}", resolve(&db, Some("acme")).unwrap_err());
+        assert!(unknown.contains("no customers are registered"), "{unknown}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_name_resolves_to_its_row_and_no_name_to_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cache.db");
+        let mut registry = Registry::open(&db).unwrap();
+        assert_eq!(resolve(&db, None).unwrap().name, None, "an empty registry: the implicit customer");
+        registry.add(&registered("acme", 1, true)).unwrap();
+        registry.add(&registered("beta", 2, false)).unwrap();
+        assert_eq!(resolve(&db, Some("beta")).unwrap(), registered("beta", 2, false));
+        assert_eq!(resolve(&db, None).unwrap(), Customer { default: true, ..registered("acme", 1, true) });
+        let unknown = format!("{:#}", resolve(&db, Some("gamma")).unwrap_err());
+        assert!(unknown.contains("there is no customer \"gamma\"; customers: acme (default), beta"), "{unknown}");
+        let names: Vec<_> = active(&db).unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, [Some("acme".to_string())], "inactive customers are left out");
+    }
+}

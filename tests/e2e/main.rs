@@ -4,6 +4,7 @@
 mod bad_input;
 mod bugs;
 mod component;
+mod customers;
 mod errors;
 mod freshness;
 mod in_process;
@@ -12,5 +13,6 @@ mod mcp;
 mod nuke;
 mod resilience;
 mod scheduler;
+mod settings;
 mod support;
 mod sync;

@@ -60,9 +60,11 @@ fn flag_value(args: impl IntoIterator<Item = OsString>) -> Option<PathBuf> {
     None
 }
 
+/// Absolute, so that a message saying where a value came from is plain.
 fn default_file() -> Option<PathBuf> {
     let home = dirs::home_dir().map(|home| home.join(HOME_FILE));
-    home.into_iter().chain([PathBuf::from(".env")]).find(|path| path.is_file())
+    let work = std::env::current_dir().map_or_else(|_| PathBuf::from(".env"), |dir| dir.join(".env"));
+    home.into_iter().chain([work]).find(|path| path.is_file())
 }
 
 impl Loaded {

@@ -55,7 +55,7 @@ impl Registry {
         let sql = format!("SELECT {COLUMNS} FROM customers ORDER BY name");
         let mut statement = self.conn.prepare(&sql)?;
         let rows = statement.query_map([], customer)?;
-        Ok(rows.collect::<rusqlite::Result<_>>().context("could not read the customers")?)
+        rows.collect::<rusqlite::Result<_>>().context("could not read the customers")
     }
 
     pub fn is_empty(&self) -> anyhow::Result<bool> {
