@@ -33,7 +33,8 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Read settings from this file (KEY=VALUE lines) instead of ~/.testio-mcp.env or ./.env;
-    /// variables already set win. Read before the rest of the command line (see envfile.rs)
+    /// variables already set win
+    // envfile.rs reads it before clap parses; declared here for --help and so clap accepts it.
     #[arg(long = "env-file", global = true, value_name = "PATH")]
     _env_file: Option<std::path::PathBuf>,
 }
