@@ -216,7 +216,8 @@ fn named(conn: &Connection, name: &str) -> anyhow::Result<Customer> {
 fn names(conn: &Connection) -> anyhow::Result<String> {
     let mut statement = conn.prepare("SELECT name, is_default FROM customers ORDER BY name")?;
     let names: Vec<String> = statement
-        .query_map([], |r| Ok(if r.get(1)? { format!("{} (default)", r.get::<_, String>(0)?) } else { r.get(0)? }))?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
+        .map(|row| row.map(|(name, default)| if default { format!("{name} (default)") } else { name }))
         .collect::<rusqlite::Result<_>>()?;
     if names.is_empty() {
         return Ok("none yet (add one with `testio-sync customer add NAME`)".to_string());
