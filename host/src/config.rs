@@ -157,6 +157,64 @@ pub fn parse_product_id(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Product ids separated by commas, spaces or both (`598,599`, `598 599`): one word of
+/// `--product-ids`, all of `TESTIO_PRODUCT_IDS`, or MCP's `product_ids` as a string.
+pub fn parse_product_ids(text: &str) -> Result<Vec<u64>, String> {
+    let mut ids = Vec::new();
+    if text.trim().is_empty() {
+        return Ok(ids);
+    }
+    for piece in text.split(',') {
+        if piece.trim().is_empty() {
+            return Err(format!("{text:?} has an empty entry"));
+        }
+        for word in piece.split_whitespace() {
+            ids.push(parse_product_id(word)?);
+        }
+    }
+    Ok(ids)
+}
+
+/// The ids one `--product-ids` word names; the flag takes several words
+/// (`--product-ids 598 599`), each of which may hold several ids (`598,599`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductIds(Vec<u64>);
+
+impl ProductIds {
+    /// clap's value parser for a `--product-ids` word.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        parse_product_ids(text).map(Self)
+    }
+
+    /// Every id the words name, in order; `None` (all products) when they name none.
+    pub fn all(words: &[Self]) -> Option<Vec<u64>> {
+        let ids: Vec<u64> = words.iter().flat_map(|w| w.0.iter().copied()).collect();
+        (!ids.is_empty()).then_some(ids)
+    }
+}
+
+/// A clap value parser for a whole number in `min..=max`, whose message gives the range.
+pub fn whole_number<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |text| match text.trim().parse::<T>() {
+        Ok(value) if value >= min && value <= max => Ok(value),
+        _ => Err(format!("use a whole number from {min} to {max}")),
+    }
+}
+
+/// The value of `var` read with `parse`, as clap reads a flag's variable: unset or blank is
+/// `None`, and a bad value is an error naming the variable.
+pub fn setting<T>(var: &str, parse: impl Fn(&str) -> Result<T, String>) -> anyhow::Result<Option<T>> {
+    match std::env::var(var) {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => parse(&value).map(Some).map_err(|why| anyhow::anyhow!("{var}={value:?} is not valid; {why}")),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => bail!("{var} is not valid UTF-8"),
+    }
+}
+
 /// The API token from `TESTIO_CUSTOMER_API_TOKEN`.
 pub fn token_from_env() -> anyhow::Result<String> {
     match std::env::var(crate::api::TOKEN_VAR) {

@@ -19,3 +19,4 @@ pub mod scheduler;
 pub mod service;
 pub mod shutdown;
 pub mod since;
+pub mod tokens;

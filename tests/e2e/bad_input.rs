@@ -17,7 +17,7 @@ use testio_sim::SimConfig;
 use tokio::process::Child;
 use tokio::time::error::Elapsed;
 
-use crate::support::{Account, Run, command, eventually, is_sync_running};
+use crate::support::{Account, BIN, Run, command, eventually, is_sync_running};
 
 const TOKEN: &str = "matrix-token-3f9c2e";
 /// The password of the base URLs with user info: it must never be shown.
@@ -442,6 +442,82 @@ fn closed_pipes() -> Vec<Case> {
     ]
 }
 
+fn customers() -> Vec<Case> {
+    let gamma = "TESTIO_CUSTOMER_API_TOKEN_GAMMA";
+    vec![
+        case("customer remove, an unknown name", &["customer", "remove", "nobody", "--yes", "--db", "{db}"])
+            .setup(two_customers)
+            .names("there is no customer \"nobody\"; customers: acme-eu (default), beta"),
+        case("customer default, an unknown name", &["customer", "default", "nobody", "--db", "{db}"])
+            .setup(two_customers)
+            .names("there is no customer \"nobody\"; customers: acme-eu (default), beta"),
+        case("customer default, no database yet", &["customer", "default", "acme"])
+            .fresh()
+            .names("there is no customer \"acme\": no customers are registered in {dir}/.testio-mcp/cache.db"),
+        case("customer add, a duplicate name", &["customer", "add", "beta", "--no-check", "--db", "{db}"])
+            .setup(two_customers)
+            .env("TESTIO_CUSTOMER_API_TOKEN_BETA", "x")
+            .names("customer beta already exists; customers: acme-eu (default), beta"),
+        case("customer add, a name that shares a token variable", &["customer", "add", "acme_eu", "--db", "{db}"])
+            .setup(two_customers)
+            .env("TESTIO_CUSTOMER_API_TOKEN_ACME_EU", "x")
+            .names("acme_eu would use the same token variable as acme-eu (TESTIO_CUSTOMER_API_TOKEN_ACME_EU)"),
+        case("customer add, a name against the rule", &["customer", "add", "Acme EU", "--db", "{db}"])
+            .names("customer name \"Acme EU\" is not valid; use 1 to 64 lower-case letters"),
+        case("customer add, a local id taken", &["customer", "add", "gamma", "--customer-id", "2", "--db", "{db}"])
+            .setup(two_customers)
+            .env(gamma, "x")
+            .names("local id 2 already belongs to customer acme-eu"),
+        case("customer add, an empty token variable", &["customer", "add", "gamma", "--db", "{db}"])
+            .env(gamma, " ")
+            .names("TESTIO_CUSTOMER_API_TOKEN_GAMMA is set but empty"),
+        case("customer add, no keyring for a typed token", &["customer", "add", "gamma", "--token-stdin", "--db", "{db}"])
+            .names("TESTIO_KEYRING=off turns the OS keyring off; set TESTIO_CUSTOMER_API_TOKEN_GAMMA"),
+        case("customer add, no token and no terminal, on a fresh machine", &["customer", "add", "gamma"])
+            .fresh()
+            .names("set TESTIO_CUSTOMER_API_TOKEN_GAMMA and run `testio-sync customer add gamma` again"),
+        case("customer add --token-stdin with the variable set", &["customer", "add", "gamma", "--token-stdin"])
+            .env(gamma, "x")
+            .names("TESTIO_CUSTOMER_API_TOKEN_GAMMA is set, and it would hide a token read from stdin"),
+        case("customer add, a token the API rejects", &["customer", "add", "gamma", "--db", "{db}"])
+            .env(gamma, "wrong-token-9d2b")
+            .names("rejected the token in TESTIO_CUSTOMER_API_TOKEN_GAMMA (HTTP 401); nothing was recorded"),
+        case("customer add --base-url not http", &["customer", "add", "gamma", "--base-url", "ftp://example.com/"])
+            .names("must start with https://"),
+        case("customer add --since in the future", &["customer", "add", "gamma", "--since", "2999-01-01"])
+            .names("is in the future"),
+        case("customer add --product-ids zero", &["customer", "add", "gamma", "--product-ids", "1", "0"])
+            .names(PRODUCT_ID),
+        case("customer remove, the default while others exist", &["customer", "remove", "acme-eu", "--yes", "--db", "{db}"])
+            .setup(two_customers)
+            .names("acme-eu is the default customer; make another the default first (`testio-sync customer default NAME`; customers: beta)"),
+        case("customer remove, no --yes and no terminal", &["customer", "remove", "beta", "--purge", "--db", "{db}"])
+            .setup(two_customers)
+            .names("pass --yes to go ahead. Nothing was removed")
+            .lines(Some(2)),
+        case("customer list --db a folder", &["customer", "list", "--db", "{dir}"]).names("the database path {dir} is a folder"),
+        case("--env-file missing", &["status", "--env-file", "{dir}/missing.env", "--db", "{db}"])
+            .names("--env-file {dir}/missing.env: there is no such file"),
+    ]
+}
+
+/// Customers acme-eu (the default) and beta, local ids 2 and 3 (the synced rows are under 1),
+/// their tokens in their variables.
+fn two_customers(dir: &Path) {
+    for name in ["acme-eu", "beta"] {
+        let var = format!("TESTIO_CUSTOMER_API_TOKEN_{}", name.to_uppercase().replace('-', "_"));
+        let added = std::process::Command::new(BIN)
+            .args(["customer", "add", name, "--no-check", "--db"])
+            .arg(dir.join("cache.db"))
+            .env(var, "x")
+            .env("TESTIO_KEYRING", "off")
+            .env("HOME", dir)
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    }
+}
+
 fn notes(dir: &Path) {
     std::fs::write(dir.join("notes.txt"), "my notes, not a database\n").unwrap();
 }
@@ -720,6 +796,7 @@ async fn every_bad_input_is_refused_clearly_and_harms_nothing() {
         ("lock files", lock_files()),
         ("signals", signals()),
         ("closed pipes", closed_pipes()),
+        ("customers", customers()),
     ];
     let (mut entries, mut failures) = (0, Vec::new());
     for (family, cases) in &families {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod bugs;
 mod component;
+mod customer_locks;
 mod customers;
 mod errors;
 mod freshness;
@@ -13,5 +14,6 @@ mod mcp;
 mod nuke;
 mod resilience;
 mod scheduler;
+mod settings;
 mod support;
 mod sync;

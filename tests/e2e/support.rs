@@ -106,10 +106,16 @@ fn product_of_tests_request(path: &str) -> Option<u64> {
     (tail == "exploratory_tests").then(|| id.parse().ok())?
 }
 
-/// The binary with a clean environment: no settings leak in from the machine.
+/// The binary with a clean environment: no settings or customers' tokens leak in from the
+/// machine, and never a desktop keyring.
 pub fn command(args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(args).env("RUST_LOG", "info").env_remove("TESTIO_CUSTOMER_API_TOKEN");
+    cmd.args(args).env("RUST_LOG", "info").env("TESTIO_KEYRING", "off").env_remove("TESTIO_CUSTOMER_API_TOKEN");
+    for (var, _) in
+        std::env::vars_os().filter(|(var, _)| var.to_string_lossy().starts_with("TESTIO_CUSTOMER_API_TOKEN_"))
+    {
+        cmd.env_remove(var);
+    }
     for var in [
         "TESTIO_PRODUCT_IDS",
         "TESTIO_SYNC_SINCE",

@@ -7,7 +7,7 @@ use anyhow::bail;
 use super::Exit;
 use super::shared::{Freshness, whole_number};
 use super::sync::Target;
-use crate::config;
+use crate::config::ProductIds;
 use crate::customers::Customer;
 use crate::fleet::{Fleet, Member};
 use crate::scheduler::Selection;
@@ -29,12 +29,12 @@ pub struct Schedule {
     #[arg(long, env = "TESTIO_REFRESH_INTERVAL_SECONDS", default_value_t = 3600, value_name = "SECS",
           value_parser = whole_number::<u64>(0, 2_592_000))]
     interval: u64,
-    /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
-    product_ids: Vec<u64>,
+    /// Only these products (ids separated by commas or spaces); default: all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", num_args = 1.., value_parser = ProductIds::parse)]
+    product_ids: Vec<ProductIds>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; relative forms count from each sync; default: all
-    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = check_since)]
+    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = crate::customers::check_since)]
     since: Option<String>,
     #[command(flatten)]
     freshness: Freshness,
@@ -45,19 +45,15 @@ pub struct Schedule {
     refresh_bugs: bool,
 }
 
-fn check_since(text: &str) -> Result<String, String> {
-    crate::since::parse(text, chrono::Utc::now()).map(|_| text.to_string())
-}
-
 impl Schedule {
     /// What `customer`'s syncs cover when nobody says: the variables (TESTIO_PRODUCT_IDS,
     /// TESTIO_SYNC_SINCE) belong to the unnamed customer; a registry customer has its own,
     /// and only what is typed on the command line overrides them.
     pub fn selection_for(&self, customer: &Customer) -> Selection {
         let given = |flag| customer.name.is_none() || super::typed(flag);
-        let product_ids = match self.product_ids.is_empty() || !given("--product-ids") {
-            true => customer.product_ids.clone(),
-            false => Some(self.product_ids.clone()),
+        let product_ids = match ProductIds::all(&self.product_ids) {
+            Some(ids) if given("--product-ids") => Some(ids),
+            _ => customer.product_ids.clone(),
         };
         let since = if self.since.is_some() && given("--since") { self.since.clone() } else { customer.since.clone() };
         Selection { product_ids, since, max_age_seconds: self.freshness.max_age, bugs: self.refresh_bugs }

@@ -2,9 +2,7 @@
 //! `--yes`). The engine does the rest: it rewrites the scope, then deletes what the API no
 //! longer returns, and only once every phase succeeded.
 
-use std::io::{BufRead, IsTerminal};
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use std::path::Path;
 
@@ -28,7 +26,7 @@ pub fn confirm(db: &Path, customer_id: i64, product_ids: Option<&[u64]>, yes: bo
         output::note(format_args!("  {table:<16} {count:>9}"));
     }
     if !yes {
-        ask()?;
+        output::confirm("--nuke deletes data", "Nothing was deleted")?;
     }
     Ok(())
 }
@@ -40,20 +38,4 @@ fn scope_counts(db: &Path, customer_id: i64, product_ids: Option<&[u64]>) -> any
     }
     let store = Store::open_existing(db, customer_id)?;
     store.scope_counts(product_ids).context("could not count the rows in scope")
-}
-
-/// Asks on a terminal; without one, refuses, since nobody could have seen the counts.
-fn ask() -> anyhow::Result<()> {
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "--nuke deletes data and there is no terminal to confirm on; pass --yes to go ahead. Nothing was deleted"
-        );
-    }
-    output::prompt("Type 'yes' to go ahead: ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != "yes" {
-        bail!("not confirmed; nothing was deleted");
-    }
-    Ok(())
 }

@@ -3,10 +3,10 @@
 //! output quietly, as in cargo and ripgrep, and the command keeps its own outcome.
 
 use std::fmt::Display;
-use std::io::{ErrorKind, Write};
+use std::io::{BufRead, ErrorKind, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 /// Set once stdout's reader has gone: nothing more is written there.
 static READER_GONE: AtomicBool = AtomicBool::new(false);
@@ -35,6 +35,21 @@ pub fn note(line: impl Display) {
 /// Writes `text` to stderr as it is, e.g. a question without a newline; see [`note`].
 pub fn prompt(text: &str) {
     let _ = write(std::io::stderr().lock(), text);
+}
+
+/// Asks for `yes` on a terminal; without one, refuses, since nobody could have read what was
+/// said. `what` needs the confirmation; `unchanged` says what stays as it was if refused.
+pub fn confirm(what: &str, unchanged: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} and there is no terminal to confirm on; pass --yes to go ahead. {unchanged}");
+    }
+    prompt("Type 'yes' to go ahead: ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        bail!("not confirmed. {unchanged}");
+    }
+    Ok(())
 }
 
 fn write(mut stream: impl Write, text: &str) -> std::io::Result<()> {

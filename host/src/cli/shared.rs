@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::api::{RequestLimit, request_limit};
+pub use crate::config::whole_number;
 use crate::customers::{self, Customer};
 
 /// Whose rows to read and write.
@@ -72,16 +73,5 @@ impl ApiLimits {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
-    }
-}
-
-/// A clap value parser for a whole number in `min..=max`, whose message gives the range.
-pub fn whole_number<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
-{
-    move |text| match text.trim().parse::<T>() {
-        Ok(value) if value >= min && value <= max => Ok(value),
-        _ => Err(format!("use a whole number from {min} to {max}")),
     }
 }

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use super::shared::{ApiLimits, CustomerArgs, Freshness, whole_number};
 use super::{Exit, report};
 use crate::api::RequestLimit;
-use crate::config::{self, DbPath};
+use crate::config::{self, DbPath, ProductIds};
 use crate::customers::{self, Customer};
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
@@ -18,9 +18,9 @@ use crate::shutdown;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
-    product_ids: Vec<u64>,
+    /// Only these products (ids separated by commas or spaces); default: all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", num_args = 1.., value_parser = ProductIds::parse)]
+    product_ids: Vec<ProductIds>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; default: all
     #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = parse_since)]
@@ -202,9 +202,9 @@ impl Args {
     /// customer: for a registry customer only what is typed on the command line counts.
     fn product_ids_of(&self, customer: &Customer) -> Option<Vec<u64>> {
         let given = customer.name.is_none() || super::typed("--product-ids");
-        match self.product_ids.is_empty() || !given {
-            true => customer.product_ids.clone(),
-            false => Some(self.product_ids.clone()),
+        match ProductIds::all(&self.product_ids) {
+            Some(ids) if given => Some(ids),
+            _ => customer.product_ids.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod bugs;
 pub mod columns;
 pub mod coverage;
+pub mod customers;
 pub mod problems;
 pub mod recheck;
 mod schema;

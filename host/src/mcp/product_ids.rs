@@ -6,7 +6,7 @@
 use rmcp::schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::Value;
 
-use crate::config::parse_product_id;
+use crate::config::{parse_product_id, parse_product_ids};
 
 /// More ids than this are refused before a sync starts: the engine holds them all.
 pub const MAX_PRODUCT_IDS: usize = 10_000;
@@ -38,7 +38,7 @@ fn ids_in(value: &Value) -> Result<Vec<u64>, String> {
             Ok(Value::Array(items)) => items.iter().map(one_id).collect(),
             Ok(_) | Err(_) => Err(format!("{text:?} is not a list of numbers")),
         },
-        Value::String(text) => ids_in_text(text),
+        Value::String(text) => parse_product_ids(text),
         other => Err(format!("{other} is neither a list, a number nor a string")),
     }
 }
@@ -49,23 +49,6 @@ fn one_id(item: &Value) -> Result<u64, String> {
         Value::Number(number) => parse_product_id(&number.to_string()),
         other => Err(format!("{other} is not a product id")),
     }
-}
-
-/// Ids separated by commas, spaces or both.
-fn ids_in_text(text: &str) -> Result<Vec<u64>, String> {
-    if text.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ids = Vec::new();
-    for piece in text.split(',') {
-        if piece.trim().is_empty() {
-            return Err(format!("{text:?} has an empty entry"));
-        }
-        for word in piece.split_whitespace() {
-            ids.push(parse_product_id(word)?);
-        }
-    }
-    Ok(ids)
 }
 
 /// The input schema of `product_ids`: every form [`product_ids`] reads.
