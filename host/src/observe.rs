@@ -16,6 +16,15 @@ pub trait Observer: Send {
 #[derive(Default)]
 pub struct TracingObserver {
     milestones: Milestones,
+    /// Leads every line, when several customers' syncs log side by side (`acme: …`).
+    lead: String,
+}
+
+impl TracingObserver {
+    /// Lines led by a customer's name.
+    pub fn labelled(name: String) -> Self {
+        Self { milestones: Milestones::default(), lead: format!("{name}: ") }
+    }
 }
 
 /// Picks from the progress updates the ones a person follows: a phase starts, a
@@ -57,12 +66,16 @@ pub fn trace_line(level: Level, message: &str) {
 
 impl Observer for TracingObserver {
     fn log(&mut self, level: Level, message: &str) {
-        trace_line(level, message);
+        trace_line(level, &format!("{}{message}", self.lead));
     }
 
     fn progress(&mut self, update: &Progress) {
         for milestone in self.milestones.of(update) {
-            tracing::info!(target: "progress", "{milestone}");
+            tracing::info!(target: "progress", "{}{milestone}", self.lead);
         }
+    }
+
+    fn phase_finished(&mut self, phase: Phase, items: u32) {
+        tracing::info!(target: "progress", "{}{}", self.lead, Milestones::finished(phase, items));
     }
 }

@@ -5,17 +5,17 @@
 //! running or queued sync already covers (the engine decides) does not run again: it gets
 //! that sync's result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::api::ApiClient;
+use crate::api::{ApiClient, RequestLimit};
 use crate::capabilities::HostState;
 use crate::db::writer::StoreWriter;
 use crate::db::{LazyStore, Store};
-use crate::lock::{SyncLock, path_beside};
+use crate::lock::{self, SyncLock};
 use crate::model::{Phase, SyncError, SyncRequest, SyncResult};
 use crate::observe::Observer;
 use crate::runtime::EngineRuntime;
@@ -26,7 +26,8 @@ pub struct Settings {
     pub token: String,
     pub db_path: PathBuf,
     pub customer_id: i64,
-    pub max_in_flight: usize,
+    /// Requests in flight at once, shared by every customer's syncs in this process.
+    pub in_flight: RequestLimit,
     /// How long one request may take, answer included, before it counts as failed.
     pub request_timeout: Duration,
     pub lock_timeout: Duration,
@@ -40,7 +41,7 @@ pub type Outcome = Result<SyncResult, SyncError>;
 pub type Finished = Arc<anyhow::Result<Outcome>>;
 
 pub struct SyncService {
-    runtime: EngineRuntime,
+    runtime: Arc<EngineRuntime>,
     settings: Settings,
     /// Syncs running or waiting for their turn, oldest first.
     flights: Mutex<Vec<Arc<Flight>>>,
@@ -53,7 +54,7 @@ struct Flight {
 }
 
 impl SyncService {
-    pub fn new(runtime: EngineRuntime, settings: Settings) -> Self {
+    pub fn new(runtime: Arc<EngineRuntime>, settings: Settings) -> Self {
         Self { runtime, settings, flights: Mutex::default(), stop_reason: Arc::default() }
     }
 
@@ -63,6 +64,15 @@ impl SyncService {
 
     pub fn runtime(&self) -> &EngineRuntime {
         &self.runtime
+    }
+
+    /// This customer's sync lock in this database.
+    pub fn lock_path(&self) -> PathBuf {
+        lock::path_for(&self.settings.db_path, self.settings.customer_id)
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.settings.db_path
     }
 
     /// Runs `read` on the database, off the async threads; `None` if there is no
@@ -123,9 +133,9 @@ impl SyncService {
     async fn run(&self, call: &SyncRequest, observer: Box<dyn Observer>) -> anyhow::Result<Outcome> {
         let settings = &self.settings;
         let api =
-            ApiClient::new(&settings.base_url, &settings.token, settings.max_in_flight, settings.request_timeout)?;
+            ApiClient::new(&settings.base_url, &settings.token, settings.in_flight.clone(), settings.request_timeout)?;
         let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
-        let lock = SyncLock::new(path_beside(&settings.db_path), settings.lock_timeout);
+        let lock = SyncLock::new(self.lock_path(), settings.lock_timeout);
         let state = HostState::new(api, db, lock, observer, self.stop_reason.clone());
         let (outcome, mut state) = self.runtime.execute(state, call).await;
         if let Err(trap) = &outcome {

@@ -37,11 +37,11 @@ async fn twenty_concurrent_requests_share_syncs_and_never_block_the_runtime() {
         token: account.sim.token().to_string(),
         db_path: account.db(),
         customer_id: 1,
-        max_in_flight: 10,
+        in_flight: testio_sync::api::request_limit(10),
         lock_timeout: Duration::ZERO,
         request_timeout: Duration::from_secs(30),
     };
-    let service = Arc::new(SyncService::new(EngineRuntime::load().unwrap(), settings));
+    let service = Arc::new(SyncService::new(Arc::new(EngineRuntime::load().unwrap()), settings));
 
     // Ticks every TICK while the runtime is free; returns the ticks and the time they span.
     let syncing = Arc::new(AtomicBool::new(true));

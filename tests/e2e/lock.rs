@@ -12,7 +12,7 @@ use testio_sim::SimConfig;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr};
 
-use crate::support::{Account, command, count, eventually, sync_log};
+use crate::support::{Account, command, count, eventually, sync_log, wait_for_running_sync};
 
 fn lock_file(account: &Account) -> PathBuf {
     account.dir.path().join("sync.lock")
@@ -100,15 +100,6 @@ fn spawn_sync(account: &Account, args: &[&str]) -> Child {
         .expect("the binary runs")
 }
 
-/// Waits until a sync has recorded its start, i.e. it holds the lock and is fetching.
-async fn wait_for_running_sync(db: &Path) {
-    let running = |db: &Path| -> rusqlite::Result<i64> {
-        Connection::open(db)?.query_row("SELECT COUNT(*) FROM sync_events WHERE status = 'running'", [], |r| r.get(0))
-    };
-    // The table appears with the database's first migration.
-    eventually("a sync has started", || (db.exists() && running(db).unwrap_or(0) > 0).then_some(())).await;
-}
-
 fn slow_account() -> SimConfig {
     SimConfig { products: 5, features: 3, tests: 600, latency: Duration::from_millis(30), ..SimConfig::default() }
 }
@@ -175,6 +166,42 @@ async fn a_sync_killed_with_sigkill_frees_the_lock_and_the_next_sync_closes_its_
     assert_eq!(log[1], ("success".to_string(), None));
     let durations = count(&account.db(), "SELECT COUNT(*) FROM sync_events WHERE duration_seconds IS NULL");
     assert_eq!(durations, 0, "every closed sync has a duration");
+}
+
+/// `history --json` and `status --json` of the database, and the text of both.
+async fn reports(db: &Path) -> (serde_json::Value, serde_json::Value, String) {
+    let history = report(db, "history", "--json").await.json();
+    let status = report(db, "status", "--json").await.json();
+    let text = report(db, "history", "--limit=20").await.stdout + &report(db, "status", "--customer-id=1").await.stdout;
+    (history, status, text)
+}
+
+async fn report(db: &Path, what: &str, option: &str) -> crate::support::Run {
+    let out = command(&[what, option, "--db", db.to_str().unwrap()]).output().await.unwrap();
+    crate::support::Run::from(out).expect(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_killed_with_sigkill_shows_as_interrupted_before_the_next_sync_closes_it() {
+    let account = Account::stalled().await;
+    let db = account.db();
+    let mut victim = spawn_sync(&account, &[]);
+    wait_for_running_sync(&db).await;
+    let (history, status, _) = reports(&db).await;
+    assert_eq!(history[0]["status"], "running", "a live sync is running: {history}");
+    assert_eq!(status["last_sync"]["status"], "running", "{status}");
+
+    let pid = victim.id().unwrap();
+    victim.kill().await.unwrap();
+    let (history, status, text) = reports(&db).await;
+    let gone = format!("its process (PID {pid}) is gone; the next sync closes it");
+    assert_eq!(history[0]["status"], "interrupted", "{history}");
+    assert_eq!(history[0]["error_message"], gone.as_str());
+    assert_eq!(status["last_sync"]["status"], "interrupted", "{status}");
+    assert!(text.contains(&format!("interrupted (cli, PID {pid}) — {gone}")), "history: {text}");
+    assert!(text.contains("Last sync: interrupted (cli), started") && text.contains(&gone), "{text}");
+    assert!(!text.contains(", running)") && !text.contains("Last sync: running"), "{text}");
+    assert_eq!(sync_log(&db)[0].0, "running", "only a sync that takes the lock closes the row");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,8 +1,11 @@
 //! End-to-end tests: the real `testio-sync` binary, as a subprocess, against the
 //! built-in simulator on 127.0.0.1 and real SQLite files.
 
+mod bad_input;
 mod bugs;
 mod component;
+mod customer_locks;
+mod customers;
 mod errors;
 mod freshness;
 mod in_process;
@@ -11,5 +14,6 @@ mod mcp;
 mod nuke;
 mod resilience;
 mod scheduler;
+mod settings;
 mod support;
 mod sync;

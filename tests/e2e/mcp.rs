@@ -2,12 +2,17 @@
 //! virtualenv that `.ci/run` creates (tests/e2e/mcp_client.py does the talking).
 
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use testio_sim::SimConfig;
+use testio_sync::mcp::schema::STANDARD_FORMATS;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::mpsc;
 
-use crate::support::{Account, BIN, count};
+use crate::support::{Account, BIN, count, snapshot, sync_log};
 
 /// The virtualenv's python: `TESTIO_MCP_PYTHON`, or `target/mcp-venv` as `.ci/run` makes it.
 /// Without a working client these tests fail (they never pass unrun), saying how to install it.
@@ -73,6 +78,12 @@ async fn a_real_mcp_client_syncs_follows_progress_reads_status_and_history_and_g
         assert_eq!(tool["input"]["type"], "object", "{tool}");
         assert_eq!(tool["output"]["type"], "object", "{tool}");
     }
+    // Validating clients warn about every format JSON Schema does not define.
+    let schemas = serde_json::to_string(tools).unwrap();
+    for (at, _) in schemas.match_indices(r#""format":""#) {
+        let format = schemas[at + 10..].split('"').next().unwrap();
+        assert!(STANDARD_FORMATS.contains(&format), "a non-standard format in tools/list: {format}");
+    }
     let sync_data = tools.iter().find(|t| t["name"] == "sync_data").unwrap();
     for field in ["product_ids", "since", "force"] {
         let description = sync_data["input"]["properties"][field]["description"].as_str();
@@ -126,13 +137,18 @@ async fn a_real_mcp_client_syncs_follows_progress_reads_status_and_history_and_g
     assert!(text.contains("\"abc\" is not a product id") && text.contains("\"598,599\""), "{text}");
     assert!(report["bad_limit"]["text"].as_str().unwrap().contains("give 1 to 100"), "{report}");
 
-    // "since": "all" with a single id as a string: a full refresh of product 3 only.
+    // The same products as "[1, 2]" (the MCP Inspector's form) and "1 2": nothing new.
+    for form in ["inspector", "spaced"] {
+        let again = &report[form]["structured"];
+        assert_eq!((&again["status"], &again["tests_discovered"]), (&json!("completed"), &json!(0)), "{form}: {again}");
+    }
+    // "since": "all" with a single id as a number: a full refresh of product 3 only.
     let everything = &report["everything"]["structured"];
     assert_eq!(everything["status"], "completed", "{everything}");
     assert_eq!(everything["tests_discovered"], 40);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM tests"), 120);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success' AND trigger_source = 'mcp'"), 2);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 2, "bad input never starts a sync");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events WHERE status = 'success' AND trigger_source = 'mcp'"), 4);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 4, "bad input never starts a sync");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,74 +216,276 @@ async fn a_lock_held_by_another_process_is_a_tool_error_that_names_the_holder() 
     assert!(!account.db().exists(), "a refused sync writes nothing");
 }
 
-/// Raw JSON-RPC, no SDK: whatever the server logs (here at debug, during a scheduled
-/// sync), stdout carries nothing but protocol messages.
+/// How long a test waits for a reply, a log line or an exit before it calls it a hang.
+const HANG: Duration = Duration::from_secs(60);
+
+/// `testio-sync mcp` spoken to in raw JSON-RPC lines, no SDK: stdin stays open until the
+/// test closes it, replies are read from stdout line by line, stderr is kept line by line.
+struct RawSession {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: mpsc::UnboundedReceiver<String>,
+    log: String,
+}
+
+impl RawSession {
+    fn start(account: &Account, env: &[(&str, &str)]) -> Self {
+        let db = account.db();
+        let mut child = crate::support::command(&["mcp", "--db", db.to_str().unwrap()])
+            .envs(env.iter().copied())
+            .env("TESTIO_CUSTOMER_API_BASE_URL", account.sim.base_url())
+            .env("TESTIO_CUSTOMER_API_TOKEN", account.sim.token())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary runs");
+        // Drained all along: a full pipe would block the server's logging.
+        let (lines, stderr) = mpsc::unbounded_channel();
+        let mut pipe = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = pipe.next_line().await {
+                let _ = lines.send(line);
+            }
+        });
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, stdin, stdout, stderr, log: String::new() }
+    }
+
+    async fn send(&mut self, line: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(line).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// The next line on stdout, which must be one JSON-RPC message.
+    async fn reply(&mut self) -> Value {
+        let line = tokio::time::timeout(HANG, self.stdout.next_line()).await;
+        let line = line.unwrap_or_else(|_| panic!("no reply within {HANG:?}; stderr:\n{}", self.log));
+        let line = line.unwrap().unwrap_or_else(|| panic!("stdout closed; stderr:\n{}", self.log));
+        let message: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON-RPC on stdout ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        message
+    }
+
+    async fn request(&mut self, request: Value) -> Value {
+        self.send(request.to_string().as_bytes()).await;
+        self.reply().await
+    }
+
+    /// The MCP handshake; the server answers requests from then on.
+    async fn initialize(&mut self) -> Value {
+        let reply = self
+            .request(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}))
+            .await;
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string().as_bytes()).await;
+        reply
+    }
+
+    /// Reads stderr until a line contains `text`.
+    async fn wait_for_log(&mut self, text: &str) {
+        let seen = tokio::time::timeout(HANG, async {
+            while let Some(line) = self.stderr.recv().await {
+                self.log.push_str(&line);
+                self.log.push('\n');
+                if line.contains(text) {
+                    return true;
+                }
+            }
+            false
+        });
+        let seen = seen.await.unwrap_or(false);
+        assert!(seen, "the log never said {text:?}:\n{}", self.log);
+    }
+
+    /// Sends `signal` (stdin still open) and waits at most `within` for the exit; the
+    /// exit code and the whole stderr.
+    async fn signal(mut self, signal: i32, within: Duration) -> (i32, String) {
+        // SAFETY: kill(2) on our own child's PID.
+        assert_eq!(unsafe { libc::kill(self.child.id().unwrap() as i32, signal) }, 0);
+        let status = tokio::time::timeout(within, self.child.wait()).await;
+        let status = status.unwrap_or_else(|_| panic!("still running {within:?} after the signal:\n{}", self.log));
+        (status.unwrap().code().unwrap_or(-1), self.rest_of_the_log().await)
+    }
+
+    /// Closes stdin, as a client that leaves does, and waits for the exit.
+    async fn close(mut self) -> (i32, String) {
+        drop(self.stdin.take());
+        let status = tokio::time::timeout(HANG, self.child.wait()).await.expect("the server exits").unwrap();
+        (status.code().unwrap_or(-1), self.rest_of_the_log().await)
+    }
+
+    /// Every stderr line, once the process is gone (the pipe's end closes the channel).
+    async fn rest_of_the_log(mut self) -> String {
+        while let Ok(Some(line)) = tokio::time::timeout(HANG, self.stderr.recv()).await {
+            self.log.push_str(&line);
+            self.log.push('\n');
+        }
+        // Nothing but protocol messages was left on stdout either.
+        while let Ok(Some(line)) = self.stdout.next_line().await {
+            assert!(serde_json::from_str::<Value>(&line).is_ok(), "not JSON-RPC on stdout: {line}");
+        }
+        self.log
+    }
+}
+
+/// Whatever the server logs (here at debug, during a scheduled sync), stdout carries
+/// nothing but protocol messages.
 #[tokio::test(flavor = "multi_thread")]
 async fn stdout_carries_only_the_protocol_and_the_server_exits_0_when_the_client_leaves() {
-    use tokio::io::AsyncWriteExt;
-
     let account = Account::start(2, 2, 20).await;
-    let db = account.db();
-    let mut server = crate::support::command(&["mcp", "--db", db.to_str().unwrap()])
-        .env("RUST_LOG", "debug")
-        .env("TESTIO_REFRESH_INTERVAL_SECONDS", "3600")
-        .env("TESTIO_CUSTOMER_API_BASE_URL", account.sim.base_url())
-        .env("TESTIO_CUSTOMER_API_TOKEN", account.sim.token())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // Drained all along: a full pipe would block the server's logging.
-    let mut stderr_pipe = server.stderr.take().unwrap();
-    let stderr = tokio::spawn(async move {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr_pipe, &mut text).await.map(|_| text)
-    });
-    let synced = || {
-        // Opening must not create the file; the table appears with the first migration.
-        let successes = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .and_then(|c| c.query_row("SELECT COUNT(*) FROM sync_events WHERE status = 'success'", [], |r| r.get(0)));
-        successes.is_ok_and(|n: i64| n == 1)
-    };
-    crate::support::eventually("the scheduled sync is done", || synced().then_some(())).await;
+    let mut server = RawSession::start(&account, &[("RUST_LOG", "debug"), ("TESTIO_REFRESH_INTERVAL_SECONDS", "3600")]);
+    server.wait_for_log("Sync completed").await;
+    let hello = server.initialize().await;
+    assert_eq!(hello["result"]["serverInfo"]["name"], "testio-sync");
+    let tools = server.request(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})).await;
+    assert_eq!(tools["result"]["tools"].as_array().unwrap().len(), 3);
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("MCP client disconnected"), "{stderr}");
+}
 
-    let requests = [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+/// JSON-RPC 2.0 §5: every request gets an answer with its id (null when it cannot be
+/// read), a line that is not JSON a -32700, a notification none; nothing reaches the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_mcp_lines_get_json_rpc_errors_with_their_ids_and_change_nothing() {
+    let account = Account::start(1, 1, 5).await;
+    account.sync(&[]).await.expect(0);
+    let (rows, log) = (snapshot(&account.db()), sync_log(&account.db()));
+    let mut server = RawSession::start(&account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]);
+    server.initialize().await;
+
+    let call = |id: Value, params: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string().into_bytes()
+    };
+    // (line, expected error code, expected id, a fragment of the message)
+    let table: Vec<(Vec<u8>, i64, Value, &str)> = vec![
+        (b"this is not json".to_vec(), -32700, Value::Null, "Parse error"),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,".to_vec(), -32700, Value::Null, "Parse error"),
+        (b"\xff\xfe{}".to_vec(), -32700, Value::Null, "Parse error"),
+        (b"42".to_vec(), -32600, Value::Null, "Invalid Request"),
+        (b"[]".to_vec(), -32600, Value::Null, "Invalid Request"),
+        (br#"[{"jsonrpc":"2.0","id":6,"method":"ping"}]"#.to_vec(), -32600, Value::Null, "batch"),
+        (br#"{"jsonrpc":"2.0","id":3,"method":7}"#.to_vec(), -32600, json!(3), "method"),
+        (br#"{"jsonrpc":"1.0","id":4,"method":"ping"}"#.to_vec(), -32600, json!(4), "jsonrpc"),
+        (br#"{"id":"four","method":"ping"}"#.to_vec(), -32600, json!("four"), "jsonrpc"),
+        (br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#.to_vec(), -32600, Value::Null, "id"),
+        (br#"{"jsonrpc":"2.0","id":{"n":1},"method":"ping"}"#.to_vec(), -32600, Value::Null, "id"),
+        (br#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#.to_vec(), -32600, json!(1.5), "id"),
+        (br#"{"jsonrpc":"2.0","id":"p","method":"ping","params":5}"#.to_vec(), -32600, json!("p"), "params"),
+        (call(json!(2), json!({"name": "sync_history", "arguments": [1, 2]})), -32602, json!(2), "arguments"),
+        (call(json!(5), json!({"name": 5})), -32602, json!(5), "name"),
+        (call(json!(7), json!(["sync_history"])), -32602, json!(7), "object"),
+        (call(json!(8), json!({"name": "sync_data", "arguments": "598"})), -32602, json!(8), "arguments"),
+        (call(json!(9), json!({"name": "nope"})), -32602, json!(9), "tool not found"),
+        (br#"{"jsonrpc":"2.0","id":10,"method":"initialize","params":{}}"#.to_vec(), -32602, json!(10), "initialize"),
+        (br#"{"jsonrpc":"2.0","id":11,"method":"no/such/method"}"#.to_vec(), -32601, json!(11), ""),
     ];
-    let mut stdin = server.stdin.take().unwrap();
-    for request in requests {
-        stdin.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+    for (line, code, id, fragment) in &table {
+        server.send(line).await;
+        let reply = server.reply().await;
+        let shown = String::from_utf8_lossy(line);
+        assert_eq!(reply["error"]["code"], *code, "{shown} → {reply}");
+        assert_eq!(reply.get("id"), Some(id), "the id member is always there: {shown} → {reply}");
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(fragment), "{shown} → {reply}");
     }
-    // Give the server the time to answer before the client leaves (no assertion on it).
-    let answered = async {
-        let mut out = Vec::new();
-        let mut stdout = server.stdout.take().unwrap();
-        let mut buffer = [0u8; 4096];
-        while out.iter().filter(|b| **b == b'\n').count() < 2 {
-            let n = tokio::io::AsyncReadExt::read(&mut stdout, &mut buffer).await.unwrap();
-            assert!(n > 0, "stdout closed early: {}", String::from_utf8_lossy(&out));
-            out.extend_from_slice(&buffer[..n]);
-        }
-        out
-    };
-    let stdout = tokio::time::timeout(Duration::from_secs(60), answered).await.expect("two answers");
-    drop(stdin);
-    let status = tokio::time::timeout(Duration::from_secs(60), server.wait()).await.unwrap().unwrap();
-    let stderr = stderr.await.unwrap().unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("Scheduled sync started") && stderr.contains("MCP client disconnected"), "{stderr}");
 
-    let stdout = String::from_utf8(stdout).unwrap();
-    let messages: Vec<Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON-RPC on stdout ({e}): {line}")))
-        .collect();
-    assert!(messages.iter().all(|m| m["jsonrpc"] == "2.0"), "{stdout}");
-    assert_eq!(messages[0]["result"]["serverInfo"]["name"], "testio-sync");
-    assert_eq!(messages[1]["result"]["tools"].as_array().unwrap().len(), 3);
+    // Notifications, good or bad, and blank lines are never answered: the next reply is the ping's.
+    for line in [
+        &br#"{"jsonrpc":"2.0","method":"notifications/initialized","params":[1]}"#[..],
+        br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"gone"}}"#,
+        br#"{"jsonrpc":"2.0","method":"no/such/notification"}"#,
+        b"   ",
+    ] {
+        server.send(line).await;
+    }
+    let bom_ping = [&b"\xEF\xBB\xBF"[..], br#"{"jsonrpc":"2.0","id":"after","method":"ping"}"#].concat();
+    server.send(&bom_ping).await;
+    let pong = server.reply().await;
+    assert_eq!((&pong["id"], &pong["result"]), (&json!("after"), &json!({})), "{pong}");
+
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!((snapshot(&account.db()), sync_log(&account.db())), (rows, log), "the database is unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_with_stdin_open_and_no_sync_exits_at_once_with_0() {
+    let account = Account::start(1, 1, 5).await;
+    let mut server = RawSession::start(&account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]);
+    server.initialize().await;
+    // Answered: the server has read every line and waits on stdin for the next.
+    server.request(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).await;
+    let (code, stderr) = server.signal(libc::SIGTERM, Duration::from_secs(3)).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("MCP server stopped by SIGTERM"), "{stderr}");
+}
+
+/// A server in the middle of a `sync_data` call that walks a slow account's tests.
+async fn syncing_session() -> (Account, RawSession) {
+    let account = Account::with(SimConfig {
+        products: 3,
+        features: 3,
+        tests: 600,
+        latency: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut server = RawSession::start(&account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]);
+    server.initialize().await;
+    let sync = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "sync_data"}});
+    server.send(sync.to_string().as_bytes()).await;
+    server.wait_for_log("new_tests phase started").await;
+    (account, server)
+}
+
+/// The sync's row says `interrupted` and why, and the lock is free.
+fn assert_interrupted(account: &Account, reason: &str) {
+    assert_eq!(sync_log(&account.db()), [("interrupted".to_string(), Some(reason.to_string()))]);
+    let lock = testio_sync::lock::inspect(&account.dir.path().join("sync.lock")).unwrap().unwrap();
+    assert!(!lock.held, "the lock is free");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_sync_data_with_stdin_open_interrupts_the_sync_and_frees_the_lock() {
+    let (account, server) = syncing_session().await;
+    let (code, stderr) = server.signal(libc::SIGTERM, Duration::from_secs(3)).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_interrupted(&account, "interrupted by SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_during_sync_data_interrupts_the_sync_and_frees_the_lock() {
+    let (account, server) = syncing_session().await;
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_interrupted(&account, "the MCP client disconnected");
+}
+
+/// A database that cannot be read is a tool error naming what could not be read.
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_that_cannot_read_the_database_say_what_they_could_not_read() {
+    let account = Account::start(1, 1, 5).await;
+    let mut server = RawSession::start(&account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]);
+    server.initialize().await;
+    std::fs::write(account.db(), "not a database, written after the server started").unwrap();
+    for (id, tool, expected) in [
+        (1, "sync_history", "Could not read the sync history: "),
+        (2, "sync_status", "Could not read the sync status: "),
+    ] {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool}});
+        let reply = server.request(call).await;
+        assert_eq!(reply["result"]["isError"], true, "{reply}");
+        let text = reply["result"]["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with(expected), "{tool}: {text}");
+    }
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
 }

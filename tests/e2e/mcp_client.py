@@ -44,7 +44,10 @@ async def tour(session):
     bad_since = await call(session, "sync_data", {"since": "soonish"})
     bad_ids = await call(session, "sync_data", {"product_ids": "1,abc"})
     bad_limit = await call(session, "sync_history", {"limit": 0})
-    everything = await call(session, "sync_data", {"product_ids": "3", "since": "all"})
+    # The MCP Inspector CLI sends a list argument as a string.
+    inspector = await call(session, "sync_data", {"product_ids": "[1, 2]"})
+    spaced = await call(session, "sync_data", {"product_ids": "1 2"})
+    everything = await call(session, "sync_data", {"product_ids": 3, "since": "all"})
     return {
         "tools": tools,
         "sync": synced,
@@ -54,6 +57,8 @@ async def tour(session):
         "bad_since": bad_since,
         "bad_ids": bad_ids,
         "bad_limit": bad_limit,
+        "inspector": inspector,
+        "spaced": spaced,
         "everything": everything,
     }
 

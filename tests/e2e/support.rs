@@ -5,7 +5,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use testio_sim::{SimConfig, Simulator};
+use testio_sim::{Faults, SimConfig, Simulator};
 use tokio::io::AsyncBufReadExt;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
@@ -54,6 +54,13 @@ impl Account {
         Self { sim, dir: tempfile::tempdir().expect("a temp dir") }
     }
 
+    /// A one-product account whose API answers nothing for ten minutes: a sync started
+    /// against it records its start, then waits on its first request until it is stopped.
+    pub async fn stalled() -> Self {
+        let faults = Faults { slow_percent: 100, slow: Duration::from_secs(600), ..Faults::default() };
+        Self::with(SimConfig { products: 1, features: 1, tests: 5, faults, ..SimConfig::default() }).await
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("cache.db")
     }
@@ -99,10 +106,16 @@ fn product_of_tests_request(path: &str) -> Option<u64> {
     (tail == "exploratory_tests").then(|| id.parse().ok())?
 }
 
-/// The binary with a clean environment: no settings leak in from the machine.
+/// The binary with a clean environment: no settings or customers' tokens leak in from the
+/// machine, and never a desktop keyring.
 pub fn command(args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(args).env("RUST_LOG", "info").env_remove("TESTIO_CUSTOMER_API_TOKEN");
+    cmd.args(args).env("RUST_LOG", "info").env("TESTIO_KEYRING", "off").env_remove("TESTIO_CUSTOMER_API_TOKEN");
+    for (var, _) in
+        std::env::vars_os().filter(|(var, _)| var.to_string_lossy().starts_with("TESTIO_CUSTOMER_API_TOKEN_"))
+    {
+        cmd.env_remove(var);
+    }
     for var in [
         "TESTIO_PRODUCT_IDS",
         "TESTIO_SYNC_SINCE",
@@ -191,6 +204,20 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
         assert!(std::time::Instant::now() < deadline, "gave up waiting until {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Waits until a sync has recorded its start, i.e. it holds the lock and is fetching.
+pub async fn wait_for_running_sync(db: &Path) {
+    eventually("a sync has started", || is_sync_running(db).then_some(())).await;
+}
+
+/// Whether the sync log holds a `running` row.
+pub fn is_sync_running(db: &Path) -> bool {
+    let running = |db: &Path| -> rusqlite::Result<i64> {
+        Connection::open(db)?.query_row("SELECT COUNT(*) FROM sync_events WHERE status = 'running'", [], |r| r.get(0))
+    };
+    // The table appears with the database's first migration.
+    db.exists() && running(db).unwrap_or(0) > 0
 }
 
 /// Runs the binary with a token but no simulator, for inputs refused before any request.

@@ -24,11 +24,12 @@ pub struct Run {
     pub guest_share: Option<f64>,
 }
 
-/// Runs `testio-sync sync --json` against the simulator.
-pub fn sync(sim: &Simulator, db: &Path) -> anyhow::Result<Run> {
+/// Runs `testio-sync sync --json ARGS` against the simulator.
+pub fn sync(sim: &Simulator, db: &Path, args: &[&str]) -> anyhow::Result<Run> {
     let mut child = Command::new(std::env::current_exe()?)
         .args([SPAWN_FLAG, "sync", "--json", "--db"])
         .arg(db)
+        .args(args)
         .env("TESTIO_CUSTOMER_API_BASE_URL", sim.base_url())
         .env("TESTIO_CUSTOMER_API_TOKEN", sim.token())
         .env("RUST_LOG", "error,testio_sync::runtime=debug")

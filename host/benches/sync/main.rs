@@ -30,6 +30,10 @@ struct Scenario {
     max_runs: usize,
     /// Whether to run the raw baseline next to it.
     raw: bool,
+    /// Extra arguments to `testio-sync sync`.
+    args: &'static [&'static str],
+    /// Moves the simulated account along before the first sync.
+    setup: fn(&Simulator),
     target: &'static str,
 }
 
@@ -58,6 +62,8 @@ fn main() -> anyhow::Result<()> {
             start: Start::Cold,
             max_runs: usize::MAX,
             raw: true,
+            args: &[],
+            setup: |_| {},
             target: "≤ 1.0 s",
         },
         Scenario {
@@ -66,6 +72,8 @@ fn main() -> anyhow::Result<()> {
             start: Start::UpToDate,
             max_runs: usize::MAX,
             raw: true,
+            args: &[],
+            setup: |_| {},
             target: "≤ 0.15 s",
         },
         Scenario {
@@ -74,6 +82,8 @@ fn main() -> anyhow::Result<()> {
             start: Start::Cold,
             max_runs: usize::MAX,
             raw: true,
+            args: &[],
+            setup: |_| {},
             target: "≤ 3 s",
         },
         Scenario {
@@ -82,7 +92,49 @@ fn main() -> anyhow::Result<()> {
             start: Start::UpToDate,
             max_runs: usize::MAX,
             raw: false,
+            args: &[],
+            setup: |_| {},
             target: "≤ 50 ms",
+        },
+        Scenario {
+            name: "freshness: every live test due (`--max-age 0`)",
+            account: account(20, 20, 500, 0),
+            start: Start::UpToDate,
+            max_runs: usize::MAX,
+            raw: false,
+            args: &["--max-age", "0"],
+            setup: |_| {},
+            target: "≤ `--force`'s requests",
+        },
+        Scenario {
+            name: "freshness: 3 live tests per product, deep, all due",
+            account: account(20, 20, 500, 0),
+            start: Start::UpToDate,
+            max_runs: usize::MAX,
+            raw: false,
+            args: &["--max-age", "0"],
+            setup: few_live_tests,
+            target: "≪ `--force`'s requests",
+        },
+        Scenario {
+            name: "freshness: the same account, `--force`",
+            account: account(20, 20, 500, 0),
+            start: Start::UpToDate,
+            max_runs: usize::MAX,
+            raw: false,
+            args: &["--force"],
+            setup: few_live_tests,
+            target: "–",
+        },
+        Scenario {
+            name: "freshness: `--force` on the first account, for comparison",
+            account: account(20, 20, 500, 0),
+            start: Start::UpToDate,
+            max_runs: usize::MAX,
+            raw: false,
+            args: &["--force"],
+            setup: |_| {},
+            target: "–",
         },
     ];
     if scale {
@@ -92,6 +144,8 @@ fn main() -> anyhow::Result<()> {
             start: Start::Cold,
             max_runs: 3,
             raw: true,
+            args: &[],
+            setup: |_| {},
             target: "≤ 60 s, ≤ 64 MiB",
         });
     }
@@ -109,6 +163,19 @@ fn main() -> anyhow::Result<()> {
     let version: Vec<Duration> = (0..runs).map(|_| child::version()).collect::<anyhow::Result<_>>()?;
     println!("\nProcess start alone (`testio-sync --version`): {}", millis(median(version)));
     Ok(())
+}
+
+/// Two months on, with every review done but the 3 newest stuck ones of each product,
+/// which 150 newer (by then archived) tests push deep into the list.
+fn few_live_tests(sim: &Simulator) {
+    let month = Duration::from_secs(30 * 86_400);
+    sim.advance(month);
+    for product in 1..=20 {
+        let stuck = sim.statuses(product).iter().filter(|(_, s)| s == "locked").count();
+        sim.finish_reviews(product, stuck.saturating_sub(3));
+        sim.add_newer_tests(product, 150);
+    }
+    sim.advance(month);
 }
 
 fn runs_from(args: &[String]) -> anyhow::Result<usize> {
@@ -131,10 +198,11 @@ fn measure(
     runs: usize,
 ) -> anyhow::Result<Measured> {
     let sim = sim_runtime.block_on(Simulator::start(scenario.account.clone(), 0))?;
+    (scenario.setup)(&sim);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     if scenario.start == Start::UpToDate {
-        child::sync(&sim, &db)?;
+        child::sync(&sim, &db, &[])?;
     }
     let mut measured = Measured { ours: Vec::with_capacity(runs), raw: Vec::with_capacity(runs), requests: 0 };
     for _ in 0..runs {
@@ -142,7 +210,7 @@ fn measure(
             testio_sync::db::remove_database(&db)?;
         }
         sim.clear_requests();
-        measured.ours.push(child::sync(&sim, &db)?);
+        measured.ours.push(child::sync(&sim, &db, scenario.args)?);
         let requests = sim.requests();
         measured.requests = requests.len();
         if scenario.raw {

@@ -53,6 +53,14 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 /// The environment variable that holds the token, named in 401 messages.
 pub const TOKEN_VAR: &str = "TESTIO_CUSTOMER_API_TOKEN";
 
+/// The limit on requests in flight, shared by every sync of a process that holds it.
+pub type RequestLimit = Arc<Semaphore>;
+
+/// A limit of `n` requests in flight (at least one).
+pub fn request_limit(n: usize) -> RequestLimit {
+    Arc::new(Semaphore::new(n.max(1)))
+}
+
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
@@ -71,7 +79,12 @@ enum Attempt {
 }
 
 impl ApiClient {
-    pub fn new(base_url: &str, token: &str, max_in_flight: usize, request_timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        base_url: &str,
+        token: &str,
+        in_flight: RequestLimit,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let base = base_url_with_slash(base_url)?;
         let mut auth = HeaderValue::from_str(&format!("Token {token}"))
             .map_err(|_| anyhow::anyhow!("the API token contains characters that cannot go in an HTTP header"))?;
@@ -83,10 +96,10 @@ impl ApiClient {
             .default_headers(headers)
             .connect_timeout(CONNECT_TIMEOUT.min(request_timeout))
             .timeout(request_timeout)
-            .pool_max_idle_per_host(max_in_flight.max(1))
+            .pool_max_idle_per_host(in_flight.available_permits().max(1))
             .build()
             .context("could not set up the HTTP client")?;
-        Ok(Self { http, base, in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))) })
+        Ok(Self { http, base, in_flight })
     }
 
     /// GETs `endpoint` (relative to the base URL), retrying transient failures, and
@@ -182,12 +195,21 @@ fn rate_limit_wait(endpoint: &str, asked: Duration) -> Duration {
     asked
 }
 
-fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
+/// The base URL the endpoints are joined to, checked: http(s), and no user name or password
+/// (reqwest would send them as Basic auth, and the 401 would blame the token). Messages never
+/// show what precedes an `@`.
+pub fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
+    let shown = without_user_info(base_url);
     let mut url =
-        Url::parse(base_url.trim()).with_context(|| format!("the API base URL {base_url:?} is not a valid URL"))?;
+        Url::parse(base_url.trim()).with_context(|| format!("the API base URL {shown:?} is not a valid URL"))?;
     anyhow::ensure!(
         matches!(url.scheme(), "http" | "https"),
-        "the API base URL {base_url:?} must start with https:// (or http:// for a local simulator)"
+        "the API base URL {shown:?} must start with https:// (or http:// for a local simulator)"
+    );
+    anyhow::ensure!(
+        url.username().is_empty() && url.password().is_none(),
+        "the API base URL {shown:?} holds a user name or password; remove it: the token in {TOKEN_VAR} is the \
+         only credential"
     );
     let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if url.scheme() == "http" && !loopback {
@@ -197,6 +219,16 @@ fn base_url_with_slash(base_url: &str) -> anyhow::Result<Url> {
         url.set_path(&format!("{}/", url.path()));
     }
     Ok(url)
+}
+
+/// `https://***@host/…` for `https://user:password@host/…`; anything else as it is.
+fn without_user_info(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let host_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
+    match url[start..host_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &url[start + at..]),
+        None => url.to_string(),
+    }
 }
 
 async fn read_limited(mut response: reqwest::Response, endpoint: &str) -> Result<Vec<u8>, Attempt> {
@@ -272,7 +304,7 @@ mod tests {
     use testio_sim::{Faults, SimConfig, Simulator};
 
     async fn client_for(sim: &Simulator, token: &str) -> ApiClient {
-        ApiClient::new(&sim.base_url(), token, 4, Duration::from_secs(5)).unwrap()
+        ApiClient::new(&sim.base_url(), token, request_limit(4), Duration::from_secs(5)).unwrap()
     }
 
     fn status_of(error: &ApiError) -> Option<u16> {
@@ -344,7 +376,7 @@ mod tests {
     async fn first_request_faulty(faults: Faults) -> (Simulator, ApiClient) {
         let faults = Faults { flaky_until: Some(1), ..faults };
         let sim = Simulator::start(SimConfig { faults, ..SimConfig::default() }, 0).await.unwrap();
-        let client = ApiClient::new(&sim.base_url(), sim.token(), 4, Duration::from_secs(1)).unwrap();
+        let client = ApiClient::new(&sim.base_url(), sim.token(), request_limit(4), Duration::from_secs(1)).unwrap();
         (sim, client)
     }
 
@@ -377,8 +409,22 @@ mod tests {
     #[test]
     fn a_base_url_must_be_http_or_https() {
         let timeout = DEFAULT_REQUEST_TIMEOUT;
-        assert!(ApiClient::new("ftp://example.com/v2", "t", 1, timeout).is_err());
-        assert!(ApiClient::new("not a url", "t", 1, timeout).is_err());
-        assert!(ApiClient::new("https://api.test.io/customer/v2", "t", 1, timeout).is_ok());
+        assert!(ApiClient::new("ftp://example.com/v2", "t", request_limit(1), timeout).is_err());
+        assert!(ApiClient::new("not a url", "t", request_limit(1), timeout).is_err());
+        assert!(ApiClient::new("https://api.test.io/customer/v2", "t", request_limit(1), timeout).is_ok());
+    }
+
+    #[test]
+    fn a_base_url_with_user_info_is_refused_without_showing_the_password() {
+        for url in [
+            "https://user:s3cret@api.test.io/customer/v2",
+            "https://user:s3cret@exa mple.com/",
+            "ftp://user:s3cret@example.com/",
+            "user:s3cret@example.com",
+        ] {
+            let message = format!("{:#}", base_url_with_slash(url).unwrap_err());
+            assert!(!message.contains("s3cret") && message.contains("***@"), "{message}");
+        }
+        assert_eq!(without_user_info("https://api.test.io/a@b"), "https://api.test.io/a@b", "a path keeps its @");
     }
 }

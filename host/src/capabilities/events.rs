@@ -34,7 +34,9 @@ impl Host for HostState {
         let trigger = crate::model::Trigger::from(trigger);
         let phases: Vec<&str> = phases.into_iter().map(|p| Phase::from(p).name()).collect();
         let phases = phases.join(",");
-        let started = self.db.read(move |db| db.start_run(trigger.name(), &phases).map_err(|e| e.to_string())).await;
+        // The sync log is kept whatever became of earlier writes: only this job's outcome counts.
+        let started =
+            self.db.read_own(move |db| db.start_run(trigger.name(), &phases).map_err(|e| e.to_string())).await;
         match started {
             Ok(run_id) => {
                 self.open_run = Some(run_id);
@@ -54,7 +56,8 @@ impl Host for HostState {
     ) -> wasmtime::Result<()> {
         self.open_run = None;
         let outcome = outcome.map(SyncResult::from).map_err(SyncError::from);
-        let finished = self.db.read(move |db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string())).await;
+        let finished =
+            self.db.read_own(move |db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string())).await;
         if let Err(e) = finished {
             tracing::error!("could not record the end of the sync in the sync log: {e}");
         }

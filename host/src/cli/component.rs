@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::Exit;
+use super::{Exit, output};
 use crate::runtime::ENGINE_WASM;
 
 #[derive(clap::Args)]
@@ -17,10 +17,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     std::fs::write(&args.out, ENGINE_WASM)
         .with_context(|| format!("could not write the engine component to {}", args.out.display()))?;
-    eprintln!(
+    output::note(format_args!(
         "Wrote the engine component (world testio:sync/sync-engine@0.2.0, {} bytes) to {}",
         ENGINE_WASM.len(),
         args.out.display()
-    );
+    ));
     Ok(Exit::Success)
 }

@@ -1,17 +1,16 @@
 //! `testio-sync daemon`: the background scheduler alone, until SIGINT or SIGTERM.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
 
 use super::Exit;
-use super::shared::Freshness;
+use super::shared::{Freshness, whole_number};
 use super::sync::Target;
-use crate::config;
-use crate::runtime::EngineRuntime;
-use crate::scheduler::{Plan, Scheduler, Selection};
-use crate::service::SyncService;
+use crate::config::ProductIds;
+use crate::customers::Customer;
+use crate::fleet::{Fleet, Member};
+use crate::scheduler::Selection;
 use crate::shutdown;
 
 #[derive(clap::Args)]
@@ -25,16 +24,17 @@ pub struct Args {
 /// When and what the scheduler syncs; shared with `mcp`.
 #[derive(clap::Args)]
 pub struct Schedule {
-    /// Seconds between background syncs; 0 turns the scheduler off. A run is skipped
-    /// while the last successful sync is younger than this.
-    #[arg(long, env = "TESTIO_REFRESH_INTERVAL_SECONDS", default_value_t = 3600, value_name = "SECS")]
+    /// Seconds between background syncs (at most 30 days); 0 turns the scheduler off. A run
+    /// is skipped while the last successful sync is younger than this.
+    #[arg(long, env = "TESTIO_REFRESH_INTERVAL_SECONDS", default_value_t = 3600, value_name = "SECS",
+          value_parser = whole_number::<u64>(0, 2_592_000))]
     interval: u64,
-    /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
-    product_ids: Vec<u64>,
+    /// Only these products (ids separated by commas or spaces); default: all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", num_args = 1.., value_parser = ProductIds::parse)]
+    product_ids: Vec<ProductIds>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; relative forms count from each sync; default: all
-    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = check_since)]
+    #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = crate::customers::check_since)]
     since: Option<String>,
     #[command(flatten)]
     freshness: Freshness,
@@ -45,44 +45,61 @@ pub struct Schedule {
     refresh_bugs: bool,
 }
 
-fn check_since(text: &str) -> Result<String, String> {
-    crate::since::parse(text, chrono::Utc::now()).map(|_| text.to_string())
-}
-
 impl Schedule {
-    pub fn selection(&self) -> Selection {
-        Selection {
-            product_ids: (!self.product_ids.is_empty()).then(|| self.product_ids.clone()),
-            since: self.since.clone(),
-            max_age_seconds: self.freshness.max_age,
-            bugs: self.refresh_bugs,
-        }
+    /// What `customer`'s syncs cover when nobody says: the variables (TESTIO_PRODUCT_IDS,
+    /// TESTIO_SYNC_SINCE) belong to the unnamed customer; a registry customer has its own,
+    /// and only what is typed on the command line overrides them.
+    pub fn selection_for(&self, customer: &Customer) -> Selection {
+        let given = |flag| customer.name.is_none() || super::typed(flag);
+        let product_ids = match ProductIds::all(&self.product_ids) {
+            Some(ids) if given("--product-ids") => Some(ids),
+            _ => customer.product_ids.clone(),
+        };
+        let since = if self.since.is_some() && given("--since") { self.since.clone() } else { customer.since.clone() };
+        Selection { product_ids, since, max_age_seconds: self.freshness.max_age, bugs: self.refresh_bugs }
     }
 
-    /// The scheduler's plan, or `None` when the interval is 0.
-    pub fn plan(&self) -> Option<Plan> {
-        (self.interval > 0).then(|| Plan { interval: Duration::from_secs(self.interval), selection: self.selection() })
+    /// How often `customer` syncs in the background: its own interval, else `--interval`.
+    pub fn interval_for(&self, customer: &Customer) -> Duration {
+        Duration::from_secs(customer.interval_seconds.unwrap_or(self.interval))
+    }
+
+    /// The customers this process serves (`--customer`'s, else every active one), each with
+    /// its service, what it syncs and its scheduler.
+    pub fn fleet(&self, target: &Target) -> anyhow::Result<Fleet> {
+        let db = target.database()?;
+        let customers = target.customers(&db, target.customer.customer.is_none())?;
+        let members = target.services(customers, &db)?.into_iter().map(|(customer, service)| {
+            let (selection, interval) = (self.selection_for(&customer), self.interval_for(&customer));
+            Member::new(customer, service, selection, interval)
+        });
+        Ok(Fleet::new(members.collect()))
     }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let Some(plan) = args.schedule.plan() else {
+    let fleet = args.schedule.fleet(&args.target)?;
+    let scheduled: Vec<String> = fleet
+        .members()
+        .iter()
+        .filter_map(|m| m.scheduler.as_ref().map(|s| format!("{} every {}s", m.name(), s.status().interval_seconds)))
+        .collect();
+    if scheduled.is_empty() {
         bail!("the scheduler is off (TESTIO_REFRESH_INTERVAL_SECONDS=0); set an interval in seconds, or use `sync`");
-    };
-    let token = config::token_from_env()?;
-    let service = Arc::new(SyncService::new(EngineRuntime::load()?, args.target.settings(token)?));
-    let scheduler = Scheduler::new(service.clone(), plan);
-    tracing::info!("Scheduler started: a sync every {}s; SIGINT or SIGTERM stops it", args.schedule.interval);
-    // On a signal the scheduler's future is dropped: a sync under way stops between pages,
+    }
+    tracing::info!("Scheduler started: {}; SIGINT or SIGTERM stops it", scheduled.join(", "));
+    // On a signal the schedulers' futures are dropped: a sync under way stops between pages,
     // its sync log row says `interrupted`, and the lock is released.
     let signalled = async {
         let signal = shutdown::signalled().await;
-        service.stop(format!("interrupted by {}", signal.name()));
+        fleet.stop(&format!("interrupted by {}", signal.name()));
         signal
     };
+    // The signal branch first: its handlers are installed before the schedulers get going.
     tokio::select! {
-        never = scheduler.run() => match never {},
+        biased;
         signal = signalled => tracing::info!("Scheduler stopped by {}", signal.name()),
+        never = fleet.run_schedulers() => match never {},
     }
     Ok(Exit::Success)
 }

@@ -2,6 +2,7 @@
 //! and a local database file.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -9,7 +10,7 @@ use testio_sim::Simulator;
 
 use super::shared::ApiLimits;
 use super::sim::Account;
-use super::{Exit, report};
+use super::{Exit, output, report};
 use crate::model::{Options, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
@@ -33,7 +34,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    crate::config::check_db_path(&args.db)?;
+    crate::config::DbPath::resolve(Some(&args.db))?.check_for_sync()?;
     // The demo starts from an empty database, so the numbers mean what they say.
     crate::db::remove_database(&args.db).context("could not replace the old demo database")?;
     let sim = Simulator::start(args.account.config(), 0).await?;
@@ -42,26 +43,26 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         token: sim.token().to_string(),
         db_path: args.db.clone(),
         customer_id: 1,
-        max_in_flight: args.limits.max_in_flight(),
+        in_flight: args.limits.request_limit(),
         request_timeout: args.limits.request_timeout(),
         lock_timeout: crate::lock::DEFAULT_TIMEOUT,
     };
     let call = SyncRequest::default_phases(Scope::default(), Options::default(), Trigger::Cli);
     let a = &args.account;
-    eprintln!(
+    output::note(format_args!(
         "Simulated account: {} products × {} features × {} tests, at {}",
         a.products,
         a.features,
         a.tests,
         sim.base_url()
-    );
-    let service = SyncService::new(EngineRuntime::load()?, settings);
-    eprintln!("\n== Cold sync into {}", args.db.display());
+    ));
+    let service = SyncService::new(Arc::new(EngineRuntime::load()?), settings);
+    output::note(format_args!("\n== Cold sync into {}", args.db.display()));
     let cold = sync_once(&service, &call).await;
     for product in 1..=u64::from(a.products) {
         sim.add_newer_tests(product, args.new_tests);
     }
-    eprintln!("\n== Incremental sync after {} new tests per product", args.new_tests);
+    output::note(format_args!("\n== Incremental sync after {} new tests per product", args.new_tests));
     let incremental = sync_once(&service, &call).await;
     let finished: usize = (1..=u64::from(a.products)).map(|p| sim.finish_reviews(p, args.reviews).len()).sum();
     eprintln!(

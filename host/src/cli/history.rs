@@ -2,9 +2,10 @@
 
 use serde_json::json;
 
-use super::Exit;
 use super::status::Database;
+use super::{Exit, output};
 use crate::db::status::SyncRecord;
+use crate::lock;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,27 +20,26 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let (_, store) = args.database.open()?;
-    let syncs = store.history(args.limit)?;
+    let (path, store) = args.database.open()?;
+    let syncs = store.current_history(args.limit, &lock::path_for(&path, store.customer_id()))?;
     if args.json {
-        println!("{}", json!(syncs));
+        output::line(json!(syncs))?;
         return Ok(Exit::Success);
     }
     if syncs.is_empty() {
-        println!("No syncs yet.");
+        output::line("No syncs yet.")?;
     }
     for sync in &syncs {
-        println!("{}", line(sync));
+        output::line(line(sync))?;
     }
     Ok(Exit::Success)
 }
 
 /// `#12 2026-11-26T12:00:00Z success (cli, PID 81, 0.7s): 20 products, …`
 fn line(sync: &SyncRecord) -> String {
-    let duration = sync.duration_seconds.map_or("running".to_string(), |d| format!("{d:.1}s"));
     let pid = sync.pid.map_or(String::new(), |p| format!(", PID {p}"));
     let mut text =
-        format!("#{} {} {} ({}{pid}, {duration})", sync.id, sync.started_at, sync.status, sync.trigger_source);
+        format!("#{} {} {} ({}{pid}{})", sync.id, sync.started_at, sync.status, sync.trigger_source, duration(sync));
     if let Some(products) = sync.products_synced {
         text += &format!(
             ": {products} products, {} features, {} tests discovered, {} tests updated",
@@ -55,4 +55,14 @@ fn line(sync: &SyncRecord) -> String {
         text += &format!(" — {message}");
     }
     text
+}
+
+/// `, 0.7s`, `, running`, or nothing for a sync that ended without a duration; shared with
+/// `status`.
+pub fn duration(sync: &SyncRecord) -> String {
+    match sync.duration_seconds {
+        Some(seconds) => format!(", {seconds:.1}s"),
+        None if sync.status == "running" => ", running".to_string(),
+        None => String::new(),
+    }
 }

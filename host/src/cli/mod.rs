@@ -1,12 +1,15 @@
 //! The `testio-sync` command line: one file per command.
 
 mod component;
+mod customer;
 mod daemon;
 #[cfg(feature = "simulator")]
 mod demo;
+mod envfile;
 mod history;
 mod mcp;
 mod nuke;
+mod output;
 mod problems;
 mod report;
 mod shared;
@@ -29,6 +32,11 @@ see the errors); 3 the sync lock is held by another sync; 130 or 143 the sync wa
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Read settings from this file (KEY=VALUE lines) instead of ~/.testio-mcp.env or ./.env;
+    /// variables already set win
+    // envfile.rs reads it before clap parses; declared here for --help and so clap accepts it.
+    #[arg(long = "env-file", global = true, value_name = "PATH")]
+    _env_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -42,6 +50,8 @@ enum Command {
     History(history::Args),
     /// List the problem ranges: test offsets that fail with HTTP 500 even one per page
     Problems(problems::Args),
+    /// Manage the customers this database serves: add, list, remove, default
+    Customer(customer::Args),
     /// Serve MCP on stdin/stdout (tools sync_data, sync_status, sync_history), with the
     /// background scheduler unless TESTIO_REFRESH_INTERVAL_SECONDS=0
     Mcp(mcp::Args),
@@ -68,6 +78,26 @@ pub enum Exit {
     Terminated = 143,
 }
 
+impl Exit {
+    /// Of two outcomes, the one to exit with: a signal, then a failure, a busy lock, a
+    /// partial failure, success (the numbers do not order them: 3 is milder than 1).
+    pub fn worst(self, other: Exit) -> Exit {
+        let rank = |exit: Exit| match exit {
+            Exit::Success => 0,
+            Exit::Partial => 1,
+            Exit::LockBusy => 2,
+            Exit::Failure => 3,
+            Exit::Interrupted | Exit::Terminated => 4,
+        };
+        if rank(other) > rank(self) { other } else { self }
+    }
+}
+
+/// Whether `flag` was typed on the command line (not taken from its variable).
+pub fn typed(flag: &str) -> bool {
+    std::env::args().skip(1).any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)
@@ -75,6 +105,14 @@ impl From<Exit> for ExitCode {
 }
 
 pub fn main() -> ExitCode {
+    // First: it sets variables, which only a process without other threads may do.
+    let loaded = match envfile::load(std::env::args_os().skip(1)) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            output::note(format_args!("error: {e:#}"));
+            return Exit::Failure.into();
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -82,15 +120,22 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{}", usage_error(&e));
+            let message = usage_error(&e, loaded.as_ref());
+            if promised_json() {
+                report::print_failure(message.trim_start_matches("error: "));
+            }
+            output::note(message);
             return Exit::Failure.into();
         }
     };
     report::init_logging();
+    if let Some(loaded) = &loaded {
+        tracing::debug!("loaded {} from {}", loaded.keys.join(", "), loaded.path.display());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            output::note(format_args!("error: could not start the async runtime: {e}"));
             return Exit::Failure.into();
         }
     };
@@ -100,6 +145,7 @@ pub fn main() -> ExitCode {
             Command::Status(args) => status::run(args),
             Command::History(args) => history::run(args),
             Command::Problems(args) => problems::run(args),
+            Command::Customer(args) => customer::run(args).await,
             Command::Mcp(args) => mcp::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,
             #[cfg(feature = "simulator")]
@@ -109,27 +155,37 @@ pub fn main() -> ExitCode {
             Command::Component(args) => component::run(args),
         }
     });
+    // Work left on the runtime (a detached rmcp task, a blocking read) must not keep a
+    // finished command alive: each command has recorded its own outcome by now.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match exit {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::note(format_args!("error: {e:#}"));
             Exit::Failure.into()
         }
     }
 }
 
+/// `sync --json` promises a JSON object on stdout, even when its arguments are refused.
+fn promised_json() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.first().is_some_and(|command| command == "sync") && args.iter().any(|a| a == "--json")
+}
+
 /// clap's message (and its list of valid values), not the usage hint after it; for a bad
 /// value that came from an environment variable, the variable rather than the flag.
-fn usage_error(e: &clap::Error) -> String {
+fn usage_error(e: &clap::Error, loaded: Option<&envfile::Loaded>) -> String {
     let rendered = e.to_string();
     let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).collect();
     let message = message.join("\n");
-    blame_the_variable(e, &message).unwrap_or(message)
+    blame_the_variable(e, &message, loaded).unwrap_or(message)
 }
 
 /// `error: MAX_CONCURRENT_API_REQUESTS="0" is not valid; use a whole number from 1 to 50 (it sets --max-requests)`,
-/// when the flag is not on the command line but its variable is set.
-fn blame_the_variable(e: &clap::Error, message: &str) -> Option<String> {
+/// when the flag is not on the command line but its variable is set (` (from FILE)` when
+/// an env file set it).
+fn blame_the_variable(e: &clap::Error, message: &str, loaded: Option<&envfile::Loaded>) -> Option<String> {
     let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else { return None };
     let flag = arg.split_whitespace().next()?;
     let long = flag.strip_prefix("--")?;
@@ -144,7 +200,8 @@ fn blame_the_variable(e: &clap::Error, message: &str) -> Option<String> {
         .into_owned();
     let value = std::env::var(&var).ok().filter(|_| !given)?;
     let reason = message.split_once("': ").map_or(message, |(_, reason)| reason);
-    Some(format!("error: {var}={value:?} is not valid; {reason} (it sets {flag})"))
+    let origin = loaded.map_or(String::new(), |l| l.origin(var.as_ref()));
+    Some(format!("error: {var}={value:?}{origin} is not valid; {reason} (it sets {flag})"))
 }
 
 #[cfg(test)]
@@ -161,6 +218,11 @@ mod tests {
             &["status"],
             &["history"],
             &["problems"],
+            &["customer", "list"],
+            &["customer", "add", "acme", "--product-ids", "1", "2,3", "--no-check"],
+            &["customer", "remove", "acme", "--purge", "--yes"],
+            &["customer", "default", "acme"],
+            &["sync", "--product-ids", "1", "2", "--env-file", "x.env"],
             &["mcp"],
             &["daemon"],
             &["component", "--out", "x.wasm"],

@@ -2,56 +2,40 @@
 //! `--yes`). The engine does the rest: it rewrites the scope, then deletes what the API no
 //! longer returns, and only once every phase succeeded.
 
-use std::io::{BufRead, IsTerminal, Write};
+use anyhow::Context;
 
-use anyhow::{Context, bail};
+use std::path::Path;
 
+use super::output;
 use crate::db::Store;
-use crate::service::Settings;
 
-/// Shows the rows in scope and asks; `Err` when the user did not confirm.
-pub fn confirm(settings: &Settings, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<()> {
+/// Shows the rows of customer `customer_id` in scope and asks; `Err` when the user did not
+/// confirm.
+pub fn confirm(db: &Path, customer_id: i64, product_ids: Option<&[u64]>, yes: bool) -> anyhow::Result<()> {
     let whose = match product_ids {
         Some(ids) => format!("products {}", ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
         None => "all products".to_string(),
     };
-    eprintln!(
+    output::note(format_args!(
         "--nuke fetches every row of customer {} ({whose}) again, then deletes from {} the rows the API no longer \
          returns. Nothing is deleted unless the whole sync succeeds. The scope holds:",
-        settings.customer_id,
-        settings.db_path.display()
-    );
-    for (table, count) in scope_counts(settings, product_ids)? {
-        eprintln!("  {table:<16} {count:>9}");
+        customer_id,
+        db.display()
+    ));
+    for (table, count) in scope_counts(db, customer_id, product_ids)? {
+        output::note(format_args!("  {table:<16} {count:>9}"));
     }
     if !yes {
-        ask()?;
+        output::confirm("--nuke deletes data", "Nothing was deleted")?;
     }
     Ok(())
 }
 
 /// A database that does not exist yet holds nothing.
-fn scope_counts(settings: &Settings, product_ids: Option<&[u64]>) -> anyhow::Result<Vec<(&'static str, i64)>> {
-    if !settings.db_path.is_file() {
+fn scope_counts(db: &Path, customer_id: i64, product_ids: Option<&[u64]>) -> anyhow::Result<Vec<(&'static str, i64)>> {
+    if !db.is_file() {
         return Ok(Vec::new());
     }
-    let store = Store::open_existing(&settings.db_path, settings.customer_id)?;
+    let store = Store::open_existing(db, customer_id)?;
     store.scope_counts(product_ids).context("could not count the rows in scope")
-}
-
-/// Asks on a terminal; without one, refuses, since nobody could have seen the counts.
-fn ask() -> anyhow::Result<()> {
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "--nuke deletes data and there is no terminal to confirm on; pass --yes to go ahead. Nothing was deleted"
-        );
-    }
-    eprint!("Type 'yes' to go ahead: ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim() != "yes" {
-        bail!("not confirmed; nothing was deleted");
-    }
-    Ok(())
 }

@@ -1,8 +1,8 @@
 //! `testio-sync problems`: the recorded problem ranges, offsets of tests that fail with
 //! HTTP 500 even one per page.
 
-use super::Exit;
 use super::status::Database;
+use super::{Exit, output};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,20 +17,20 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (_, store) = args.database.open()?;
     let rows = store.problem_ranges(&[])?;
     if args.json {
-        println!("{}", serde_json::to_string(&rows)?);
+        output::line(serde_json::to_string(&rows)?)?;
         return Ok(Exit::Success);
     }
     if rows.is_empty() {
-        println!("No problem ranges: every test page could be fetched.");
+        output::line("No problem ranges: every test page could be fetched.")?;
         return Ok(Exit::Success);
     }
-    println!(
+    output::line(format_args!(
         "{:>8}  {:>13}  {:>18}  {:>18}  {:>8}  {:<26}  last seen",
         "product", "offsets", "test before", "test after", "attempts", "first seen"
-    );
+    ))?;
     for row in rows {
-        let id = |id: Option<i64>| id.map_or("-".to_string(), |id| id.to_string());
-        println!(
+        let id = |id: Option<u64>| id.map_or("-".to_string(), |id| id.to_string());
+        output::line(format_args!(
             "{:>8}  {:>13}  {:>18}  {:>18}  {:>8}  {:<26}  {}",
             row.product_id,
             format!("{}-{}", row.first_offset, row.last_offset),
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             row.attempts,
             row.first_seen,
             row.last_seen
-        );
+        ))?;
     }
     Ok(Exit::Success)
 }

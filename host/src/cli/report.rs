@@ -7,22 +7,30 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
 
-use super::Exit;
+use super::{Exit, output};
 use crate::model::{Level, Phase, Progress, SyncError};
 use crate::observe::{Observer, TracingObserver, trace_line};
 use crate::service::{Outcome, final_line};
 use crate::shutdown::Signal;
 
-/// Logs go to stderr; `RUST_LOG` overrides the default of info for this tool.
+/// Logs go to stderr; `RUST_LOG` overrides the default of info for this tool. A stderr that
+/// cannot be written loses the lines: the subscriber's own complaint would be an `eprintln!`,
+/// which panics there.
 pub fn init_logging() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,testio_sync=info,engine=info,progress=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Log lines led by a customer's name, for syncs that run side by side.
+pub fn labelled(name: String) -> Box<dyn Observer> {
+    Box::new(TracingObserver::labelled(name))
 }
 
 /// A progress bar on a terminal, plain log lines elsewhere.
@@ -79,22 +87,46 @@ impl Drop for BarObserver {
 /// Prints the outcome, ending with the final line, and picks the exit code.
 pub fn finish(finished: &anyhow::Result<Outcome>, as_json: bool, elapsed: Duration) -> Exit {
     if as_json {
-        println!("{}", to_json(finished));
+        print_json(&to_json(finished));
     }
+    summarise(finished, elapsed, "")
+}
+
+/// The outcomes of several customers' syncs (one sync: as [`finish`]): one summary per
+/// customer, its lines led by its name, `--json` an array, and the worst exit code.
+pub fn finish_all(finished: &[(String, crate::service::Finished, Duration)], as_json: bool) -> Exit {
+    if let [(_, one, elapsed)] = finished {
+        return finish(one, as_json, *elapsed);
+    }
+    if as_json {
+        let each = finished.iter().map(|(name, outcome, _)| {
+            let mut json = to_json(outcome);
+            json["customer"] = json!(name);
+            json
+        });
+        print_json(&json!(each.collect::<Vec<_>>()));
+    }
+    finished.iter().fold(Exit::Success, |worst, (name, outcome, elapsed)| {
+        worst.worst(summarise(outcome, *elapsed, &format!("{name}: ")))
+    })
+}
+
+/// Warnings, errors and the final line on stderr, each led by `lead`; the exit code.
+fn summarise(finished: &anyhow::Result<Outcome>, elapsed: Duration, lead: &str) -> Exit {
     let exit = match finished {
         Ok(Ok(result)) => {
             for warning in &result.warnings {
-                eprintln!("warning: {warning}");
+                output::note(format_args!("{lead}warning: {warning}"));
             }
             for error in &result.errors {
-                eprintln!("error: {error}");
+                output::note(format_args!("{lead}error: {error}"));
             }
             if result.errors.is_empty() { Exit::Success } else { Exit::Partial }
         }
         Ok(Err(SyncError::LockBusy(_))) => Exit::LockBusy,
         Ok(Err(_)) | Err(_) => Exit::Failure,
     };
-    eprintln!("{}", final_line(finished, elapsed));
+    output::note(format_args!("{lead}{}", final_line(finished, elapsed)));
     exit
 }
 
@@ -102,12 +134,38 @@ pub fn finish(finished: &anyhow::Result<Outcome>, as_json: bool, elapsed: Durati
 pub fn interrupted(signal: Signal, as_json: bool, elapsed: Duration) -> Exit {
     let reason = format!("interrupted by {}", signal.name());
     if as_json {
-        println!("{}", json!({ "status": "interrupted", "error": reason }));
+        print_json(&json!({ "status": "interrupted", "error": reason }));
     }
-    eprintln!("Sync failed after {:.1}s: {reason}", elapsed.as_secs_f64());
+    output::note(format_args!("Sync failed after {:.1}s: {reason}", elapsed.as_secs_f64()));
     match signal {
         Signal::Interrupt => Exit::Interrupted,
         Signal::Terminate => Exit::Terminated,
+    }
+}
+
+/// For `sync --json`, says on stdout why the sync did not start (stderr gets the error too,
+/// from the caller), so that a script always finds a JSON object there.
+pub fn not_started(error: anyhow::Error, as_json: bool) -> anyhow::Error {
+    if as_json {
+        print_failure(&format!("{error:#}"));
+    }
+    error
+}
+
+/// `{"status":"failure","error":…}` on stdout.
+pub fn print_failure(error: &str) {
+    print_json(&failure(error));
+}
+
+fn failure(error: &str) -> serde_json::Value {
+    json!({ "status": "failure", "error": error })
+}
+
+/// The result on stdout. The sync's outcome stays its exit code: a reader that went away is
+/// no failure, and any other failure to write is said on stderr.
+fn print_json(result: &serde_json::Value) {
+    if let Err(e) = output::line(result) {
+        output::note(format_args!("error: {e:#}"));
     }
 }
 
@@ -129,7 +187,7 @@ pub fn to_json(finished: &anyhow::Result<Outcome>) -> serde_json::Value {
             "warnings": r.warnings,
             "errors": r.errors,
         }),
-        Ok(Err(e)) => json!({ "status": "failure", "error": e.to_string() }),
-        Err(e) => json!({ "status": "failure", "error": format!("{e:#}") }),
+        Ok(Err(e)) => failure(&e.to_string()),
+        Err(e) => failure(&format!("{e:#}")),
     }
 }

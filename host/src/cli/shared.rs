@@ -1,15 +1,41 @@
 //! Settings several commands take, each checked by clap as it parses the flag or the
 //! environment variable.
 
+use std::path::Path;
 use std::time::Duration;
+
+use crate::api::{RequestLimit, request_limit};
+pub use crate::config::whole_number;
+use crate::customers::{self, Customer};
 
 /// Whose rows to read and write.
 #[derive(clap::Args)]
-pub struct Customer {
-    /// The local customer id rows are stored under
+pub struct CustomerArgs {
+    /// The customer, by its name in the registry (`testio-sync customer list`); default:
+    /// the registry's default, or the one of TESTIO_CUSTOMER_API_TOKEN
+    #[arg(long, value_name = "NAME")]
+    pub customer: Option<String>,
+    /// The local customer id the rows of TESTIO_CUSTOMER_API_TOKEN's customer are stored
+    /// under (a registry customer has its own)
     #[arg(long, env = "TESTIO_CUSTOMER_ID", default_value_t = 1, value_name = "ID",
           value_parser = whole_number(1, i64::MAX))]
     pub customer_id: i64,
+}
+
+impl CustomerArgs {
+    /// The customer these arguments name in the database at `db`.
+    pub fn resolve(&self, db: &Path) -> anyhow::Result<Customer> {
+        let customer = customers::resolve(db, self.customer.as_deref())?;
+        Ok(self.with_overrides(customer))
+    }
+
+    /// The unnamed customer takes its id from `--customer-id`.
+    pub fn with_overrides(&self, mut customer: Customer) -> Customer {
+        if customer.name.is_none() {
+            customer.customer_id = self.customer_id;
+        }
+        customer
+    }
 }
 
 /// How fresh the mirror is kept.
@@ -40,22 +66,12 @@ pub struct ApiLimits {
 }
 
 impl ApiLimits {
-    pub fn max_in_flight(&self) -> usize {
-        usize::from(self.max_requests)
+    /// A fresh limit of this many requests in flight, for the syncs that share it.
+    pub fn request_limit(&self) -> RequestLimit {
+        request_limit(usize::from(self.max_requests))
     }
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
-    }
-}
-
-/// A clap value parser for a whole number in `min..=max`, whose message gives the range.
-pub fn whole_number<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
-{
-    move |text| match text.trim().parse::<T>() {
-        Ok(value) if value >= min && value <= max => Ok(value),
-        _ => Err(format!("use a whole number from {min} to {max}")),
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use testio_sim::{Faults, SimConfig, Simulator};
 
-use super::Exit;
+use super::{Exit, output};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -126,8 +126,12 @@ impl Account {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let config = SimConfig { faults: args.faults.faults(), ..args.account.config() };
     let sim = Simulator::start(config, args.port).await?;
-    eprintln!("Customer API simulator at {} (token {:?}); Ctrl-C stops it", sim.base_url(), sim.token());
-    println!("{}", sim.base_url());
+    output::note(format_args!(
+        "Customer API simulator at {} (token {:?}); Ctrl-C stops it",
+        sim.base_url(),
+        sim.token()
+    ));
+    output::line(sim.base_url())?;
     tokio::signal::ctrl_c().await?;
     sim.shutdown();
     Ok(Exit::Success)

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use serde_json::json;
 
-use super::Exit;
-use super::shared::Customer;
-use crate::config;
+use super::shared::CustomerArgs;
+use super::{Exit, output};
+use crate::config::DbPath;
 use crate::db::Store;
 use crate::lock;
 use crate::runtime::EngineRuntime;
@@ -25,61 +24,55 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct Database {
     /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
+    #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     #[command(flatten)]
-    customer: Customer,
+    customer: CustomerArgs,
 }
 
 impl Database {
     pub fn open(&self) -> anyhow::Result<(PathBuf, Store)> {
-        let path = match &self.db {
-            Some(path) => path.clone(),
-            None => config::default_db_path()?,
-        };
-        if !path.is_file() {
-            bail!("there is no database at {}; run `testio-sync sync` first", path.display());
-        }
-        let store = Store::open_existing(&path, self.customer.customer_id)?;
-        Ok((path, store))
+        let db = DbPath::resolve(self.db.as_deref())?;
+        db.check_existing()?;
+        let customer = self.customer.resolve(&db.path)?;
+        let store = Store::open_existing(&db.path, customer.customer_id)?;
+        Ok((db.path, store))
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (path, store) = args.database.open()?;
     let counts = store.row_counts()?;
-    let last = store.history(1)?.pop();
+    let lock_path = lock::path_for(&path, store.customer_id());
+    let last = store.current_history(1, &lock_path)?.pop();
     let last_completed = store.metadata("last_sync_completed")?;
-    let lock = EngineRuntime::load()?.lock_status(&lock::path_beside(&path))?;
+    let lock = EngineRuntime::load()?.lock_status(&lock_path)?;
     if args.json {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
         let holder = lock.held.then_some(&lock.line);
-        println!(
-            "{}",
-            json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
-                    "last_sync_completed": last_completed, "lock_holder": holder })
-        );
+        output::line(json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
+                    "last_sync_completed": last_completed, "lock_holder": holder }))?;
         return Ok(Exit::Success);
     }
-    println!("Database: {}", path.display());
+    output::line(format_args!("Database: {}", path.display()))?;
     for (table, count) in counts {
-        println!("  {table:<16} {count:>9}");
+        output::line(format_args!("  {table:<16} {count:>9}"))?;
     }
     match last {
-        Some(s) => println!(
-            "Last sync: {} ({}, {}), started {}{}",
+        Some(s) => output::line(format_args!(
+            "Last sync: {} ({}{}), started {}{}",
             s.status,
             s.trigger_source,
-            s.duration_seconds.map_or("still running".into(), |d| format!("{d:.1}s")),
+            super::history::duration(&s),
             s.started_at,
             s.error_message.map_or(String::new(), |m| format!(": {m}"))
-        ),
-        None => println!("Last sync: never"),
+        ))?,
+        None => output::line("Last sync: never")?,
     }
     if let Some(completed) = last_completed {
-        println!("Last successful sync completed: {completed}");
+        output::line(format_args!("Last successful sync completed: {completed}"))?;
     }
-    println!("Sync lock: {}", lock.line);
+    output::line(format_args!("Sync lock: {}", lock.line))?;
     Ok(Exit::Success)
 }

@@ -1,13 +1,16 @@
 //! `testio-sync sync`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
-use super::shared::{ApiLimits, Customer, Freshness};
+use super::shared::{ApiLimits, CustomerArgs, Freshness, whole_number};
 use super::{Exit, report};
-use crate::config;
+use crate::api::RequestLimit;
+use crate::config::{self, DbPath, ProductIds};
+use crate::customers::{self, Customer};
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
@@ -15,9 +18,9 @@ use crate::shutdown;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these products (comma-separated ids); default: all
-    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", value_delimiter = ',', value_parser = config::parse_product_id)]
-    product_ids: Vec<u64>,
+    /// Only these products (ids separated by commas or spaces); default: all
+    #[arg(long, env = "TESTIO_PRODUCT_IDS", value_name = "IDS", num_args = 1.., value_parser = ProductIds::parse)]
+    product_ids: Vec<ProductIds>,
     /// Only tests that ended on or after this: an ISO date or date-time, today, yesterday,
     /// '30 days ago', 'last 7 days'; default: all
     #[arg(long, env = "TESTIO_SYNC_SINCE", value_name = "WHEN", value_parser = parse_since)]
@@ -43,7 +46,11 @@ pub struct Args {
     /// Go ahead with --nuke without asking (needed without a terminal)
     #[arg(long, requires = "nuke")]
     yes: bool,
-    /// Print the result as JSON on stdout
+    /// Sync every active customer of the registry, several at once within the one limit
+    /// on requests in flight; one summary per customer, and the worst exit code
+    #[arg(long, conflicts_with = "customer")]
+    all_customers: bool,
+    /// Print the result as JSON on stdout (with --all-customers, an array, one per customer)
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -56,19 +63,20 @@ pub struct Args {
 #[derive(clap::Args)]
 pub struct Target {
     /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, env = "TESTIO_DB_PATH", value_name = "PATH", hide_env = true)]
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The Customer API base URL
     #[arg(long, env = "TESTIO_CUSTOMER_API_BASE_URL", default_value = config::DEFAULT_BASE_URL, value_name = "URL")]
     pub base_url: String,
-    /// How long to wait for another sync's lock, in seconds
-    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS")]
+    /// How long to wait for another sync's lock, in seconds (at most a day)
+    #[arg(long, env = "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS", default_value_t = 30, value_name = "SECS",
+          value_parser = whole_number::<u64>(0, 86_400))]
     pub lock_timeout: u64,
     /// Fail at once if another sync holds the lock
     #[arg(long)]
     pub no_wait: bool,
     #[command(flatten)]
-    pub customer: Customer,
+    pub customer: CustomerArgs,
     #[command(flatten)]
     pub limits: ApiLimits,
 }
@@ -86,63 +94,147 @@ fn parse_since(text: &str) -> Result<i64, String> {
 }
 
 impl Target {
-    /// Resolves the settings, checking each before anything runs.
-    pub fn settings(&self, token: String) -> anyhow::Result<Settings> {
-        let db_path = match &self.db {
-            Some(path) => path.clone(),
-            None => config::default_db_path()?,
-        };
-        config::check_db_path(&db_path)?;
+    /// The database, checked before anything runs. An existing one is opened and brought
+    /// up to date here, so that one this binary cannot use (newer, damaged, a migration that
+    /// fails) is one error, before any sync starts.
+    pub fn database(&self) -> anyhow::Result<PathBuf> {
+        let db = DbPath::resolve(self.db.as_deref())?;
+        db.check_for_sync()?;
+        if std::fs::metadata(&db.path).is_ok_and(|m| m.len() > 0) {
+            crate::db::upgrade(&db.path)?;
+        }
+        Ok(db.path)
+    }
+
+    /// The customers to serve: the one `--customer` names (or the default), or, with
+    /// `all`, every active one.
+    pub fn customers(&self, db: &Path, all: bool) -> anyhow::Result<Vec<Customer>> {
+        if !all {
+            return Ok(vec![self.customer.resolve(db)?]);
+        }
+        let active = customers::active(db)?;
+        anyhow::ensure!(!active.is_empty(), "no customer is active; `testio-sync customer list` shows them all");
+        Ok(active.into_iter().map(|c| self.customer.with_overrides(c)).collect())
+    }
+
+    /// One customer's settings; every customer's syncs share `in_flight`.
+    pub fn settings(&self, customer: &Customer, db_path: &Path, in_flight: RequestLimit) -> anyhow::Result<Settings> {
+        let base_url = customer.base_url.clone().unwrap_or_else(|| self.base_url.clone());
+        crate::api::base_url_with_slash(&base_url)?;
         Ok(Settings {
-            base_url: self.base_url.clone(),
-            token,
-            db_path,
-            customer_id: self.customer.customer_id,
-            max_in_flight: self.limits.max_in_flight(),
+            base_url,
+            token: customers::token_for(customer)?,
+            db_path: db_path.to_path_buf(),
+            customer_id: customer.customer_id,
+            in_flight,
             request_timeout: self.limits.request_timeout(),
             lock_timeout: Duration::from_secs(if self.no_wait { 0 } else { self.lock_timeout }),
         })
     }
+
+    /// A sync service per customer, sharing one engine runtime and one request limit.
+    pub fn services(&self, customers: Vec<Customer>, db: &Path) -> anyhow::Result<Vec<(Customer, SyncService)>> {
+        let runtime = Arc::new(EngineRuntime::load()?);
+        let in_flight = self.limits.request_limit();
+        customers
+            .into_iter()
+            .map(|customer| {
+                let settings = self.settings(&customer, db, in_flight.clone())?;
+                Ok((customer, SyncService::new(runtime.clone(), settings)))
+            })
+            .collect()
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let token = config::token_from_env()?;
-    let service = SyncService::new(EngineRuntime::load()?, args.target.settings(token)?);
-    let product_ids = (!args.product_ids.is_empty()).then(|| args.product_ids.clone());
-    if args.nuke {
-        super::nuke::confirm(service.settings(), product_ids.as_deref(), args.yes)?;
-    }
-    let mut phases = vec![Phase::Products, Phase::Features, Phase::NewTests];
-    if args.refresh_bugs {
-        phases.push(Phase::Bugs);
-    }
-    let call = SyncRequest {
-        phases,
-        scope: Scope {
-            product_ids,
-            since: args.since,
-            entity_types: (!args.entity_types.is_empty())
-                .then(|| args.entity_types.iter().map(|k| entity_kind(*k)).collect()),
-        },
-        options: Options {
-            force_refresh: args.force,
-            incremental_only: args.incremental_only,
-            nuke: args.nuke,
-            max_age_seconds: Some(args.freshness.max_age),
-        },
-        trigger: Trigger::Cli,
+    let services = match prepare(&args) {
+        Ok(services) => services,
+        Err(e) => return Err(report::not_started(e, args.json)),
     };
     let started = Instant::now();
-    // The sync future is dropped on a signal: the page being written completes, and
+    let syncs = services.iter().map(|(customer, service)| {
+        let request = args.request_for(customer);
+        let observer = if services.len() == 1 { report::observer() } else { report::labelled(label(customer)) };
+        async move {
+            let finished = match request {
+                Ok(request) => service.sync(request, observer).await,
+                Err(e) => Arc::new(Err(e)),
+            };
+            (label(customer), finished, started.elapsed())
+        }
+    });
+    // The syncs' futures are dropped on a signal: the page being written completes, and
     // dropping the engine's state closes the sync log row and releases the lock.
     let signalled = async {
         let signal = shutdown::signalled().await;
-        service.stop(format!("interrupted by {}", signal.name()));
+        for (_, service) in &services {
+            service.stop(format!("interrupted by {}", signal.name()));
+        }
         signal
     };
     tokio::select! {
-        finished = service.sync(call, report::observer()) => Ok(report::finish(&finished, args.json, started.elapsed())),
+        finished = futures::future::join_all(syncs) => Ok(report::finish_all(&finished, args.json)),
         signal = signalled => Ok(report::interrupted(signal, args.json, started.elapsed())),
+    }
+}
+
+/// A customer's name in output (`default` for the unnamed one).
+fn label(customer: &Customer) -> String {
+    customer.name.clone().unwrap_or_else(|| "default".into())
+}
+
+/// Everything the syncs need, checked before any starts.
+fn prepare(args: &Args) -> anyhow::Result<Vec<(Customer, SyncService)>> {
+    let db = args.target.database()?;
+    let customers = args.target.customers(&db, args.all_customers)?;
+    if args.nuke {
+        for customer in &customers {
+            let product_ids = args.product_ids_of(customer);
+            super::nuke::confirm(&db, customer.customer_id, product_ids.as_deref(), args.yes)?;
+        }
+    }
+    args.target.services(customers, &db)
+}
+
+impl Args {
+    /// The products of `customer` to sync: `--product-ids` when given, else the customer's
+    /// own. The variables (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE) belong to the unnamed
+    /// customer: for a registry customer only what is typed on the command line counts.
+    fn product_ids_of(&self, customer: &Customer) -> Option<Vec<u64>> {
+        let given = customer.name.is_none() || super::typed("--product-ids");
+        match ProductIds::all(&self.product_ids) {
+            Some(ids) if given => Some(ids),
+            _ => customer.product_ids.clone(),
+        }
+    }
+
+    fn since_of(&self, customer: &Customer) -> anyhow::Result<Option<i64>> {
+        if self.since.is_some() && (customer.name.is_none() || super::typed("--since")) {
+            return Ok(self.since);
+        }
+        let stored = customer.since.as_deref().map(parse_since).transpose();
+        stored.map_err(|e| anyhow::anyhow!("the sync-since stored for {}: {e}", label(customer)))
+    }
+
+    /// The sync this command asks for, for one customer.
+    fn request_for(&self, customer: &Customer) -> anyhow::Result<SyncRequest> {
+        let mut phases = vec![Phase::Products, Phase::Features, Phase::NewTests];
+        if self.refresh_bugs {
+            phases.push(Phase::Bugs);
+        }
+        let entity_types =
+            (!self.entity_types.is_empty()).then(|| self.entity_types.iter().map(|k| entity_kind(*k)).collect());
+        Ok(SyncRequest {
+            phases,
+            scope: Scope { product_ids: self.product_ids_of(customer), since: self.since_of(customer)?, entity_types },
+            options: Options {
+                force_refresh: self.force,
+                incremental_only: self.incremental_only,
+                nuke: self.nuke,
+                max_age_seconds: Some(self.freshness.max_age),
+            },
+            trigger: Trigger::Cli,
+        })
     }
 }
 

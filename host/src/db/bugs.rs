@@ -4,7 +4,7 @@
 use rusqlite::{Transaction, params};
 
 use super::Store;
-use super::columns::{column_millis, non_blank, now_column, time_column};
+use super::columns::{column_millis, id_column, non_blank, now_column, stored_id, time_column};
 use crate::api::BugRecord;
 use crate::model::Timestamp;
 
@@ -33,8 +33,8 @@ impl Store {
         ))?;
         let rows = stmt.query_map(params![self.customer_id, since], |r| {
             Ok(BugCandidate {
-                id: r.get::<_, i64>(0)? as u64,
-                product_id: r.get::<_, i64>(1)? as u64,
+                id: r.get(0)?,
+                product_id: r.get(1)?,
                 status: r.get(2)?,
                 bugs_synced_at: r.get::<_, Option<String>>(3)?.as_deref().and_then(column_millis),
             })
@@ -47,16 +47,17 @@ impl Store {
         let customer = self.customer_id;
         let tx = self.conn.transaction()?;
         let now = now_column();
-        for &test_id in test_ids {
+        let test_ids = test_ids.iter().map(|&id| id_column(id)).collect::<rusqlite::Result<Vec<_>>>()?;
+        for test_id in &test_ids {
             tx.prepare_cached("DELETE FROM bugs WHERE customer_id = ?1 AND test_id = ?2")?
-                .execute(params![customer, test_id as i64])?;
+                .execute(params![customer, test_id])?;
         }
         for bug in bugs {
             upsert_bug(&tx, customer, bug, &now)?;
         }
-        for &test_id in test_ids {
+        for test_id in &test_ids {
             tx.prepare_cached("UPDATE tests SET bugs_synced_at = ?3 WHERE customer_id = ?1 AND id = ?2")?
-                .execute(params![customer, test_id as i64, now])?;
+                .execute(params![customer, test_id, now])?;
         }
         tx.commit()?;
         Ok(())
@@ -80,15 +81,16 @@ fn upsert_bug(tx: &Transaction, customer: i64, bug: &BugRecord, now: &str) -> ru
     )?
     .execute(params![
         customer,
-        f.id as i64,
-        test_id as i64,
+        id_column(f.id)?,
+        id_column(test_id)?,
         f.title.as_deref().unwrap_or("Untitled"),
         f.severity,
         bug.status(),
         bug.raw.get(),
         now,
         f.author.as_ref().and_then(|a| a.name.as_deref()),
-        f.test_feature.as_ref().and_then(|t| t.id).map(|id| id as i64),
+        // A reference SQLite cannot store is no reference.
+        stored_id(f.test_feature.as_ref().and_then(|t| t.id)),
         non_blank(f.actual_result.as_deref()),
         non_blank(f.expected_result.as_deref()),
         non_blank(bug.steps().as_deref()),

@@ -30,6 +30,21 @@ pub fn column_millis(text: &str) -> Option<Timestamp> {
     parse_column_time(text).ok().map(|t| t.timestamp_millis())
 }
 
+/// An id as SQLite stores it (an i64). An id above i64::MAX would wrap to a negative number:
+/// it is an error here (the engine skips such records), and the rows that merely refer to
+/// one use [`stored_id`].
+pub fn id_column(id: u64) -> rusqlite::Result<i64> {
+    i64::try_from(id).map_err(|_| {
+        let message = format!("id {id} is above {}, the largest id SQLite stores", i64::MAX);
+        rusqlite::Error::ToSqlConversionFailure(message.into())
+    })
+}
+
+/// An optional id as SQLite stores it; `None` when there is none or it is above i64::MAX.
+pub fn stored_id(id: Option<u64>) -> Option<i64> {
+    id.and_then(|id| i64::try_from(id).ok())
+}
+
 /// Trimmed text, or `None` when there is none.
 pub fn non_blank(text: Option<&str>) -> Option<String> {
     text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
+use super::columns::id_column;
 use crate::model::Timestamp;
 
 /// How much of a product's test history its last uninterrupted walk covered.
@@ -25,7 +26,7 @@ impl Store {
             .iter()
             .map(|&id| {
                 let row: Option<Option<i64>> =
-                    select.query_row(params![self.customer_id, id as i64], |r| r.get(0)).optional()?;
+                    select.query_row(params![self.customer_id, id_column(id)?], |r| r.get(0)).optional()?;
                 Ok(match row {
                     None => TestsCoverage::None,
                     Some(None) => TestsCoverage::All,
@@ -36,7 +37,7 @@ impl Store {
     }
 
     pub fn set_tests_coverage(&self, product_id: u64, coverage: TestsCoverage) -> rusqlite::Result<()> {
-        let (customer, product) = (self.customer_id, product_id as i64);
+        let (customer, product) = (self.customer_id, id_column(product_id)?);
         let since = match coverage {
             TestsCoverage::None => {
                 let sql = "DELETE FROM tests_coverage WHERE customer_id = ?1 AND product_id = ?2";

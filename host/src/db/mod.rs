@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bugs;
 pub mod columns;
 pub mod coverage;
+pub mod customers;
 pub mod pg;
 pub mod problems;
 pub mod recheck;
@@ -42,12 +43,7 @@ impl Store {
     }
 
     fn open_with(path: &Path, customer_id: i64, create: OpenFlags) -> anyhow::Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
-        let conn = Connection::open_with_flags(path, flags)
-            .with_context(|| format!("could not open the database {}", path.display()))?;
-        configure(&conn).with_context(|| format!("could not configure the database {}", path.display()))?;
-        migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
-        Ok(Self { conn, customer_id })
+        Ok(Self { conn: connect(path, create)?, customer_id })
     }
 
     pub fn customer_id(&self) -> i64 {
@@ -55,11 +51,29 @@ impl Store {
     }
 }
 
+/// Opens an existing database and brings its schema up to date, without reading any rows:
+/// a sync does this before it starts, so that a database it cannot use is one error, up front.
+pub fn upgrade(path: &Path) -> anyhow::Result<()> {
+    connect(path, OpenFlags::empty()).map(drop)
+}
+
+fn connect(path: &Path, create: OpenFlags) -> anyhow::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | create;
+    let mut conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("could not open the database {}", path.display()))?;
+    configure(&mut conn).with_context(|| format!("could not configure the database {}", path.display()))?;
+    migrate(&conn).with_context(|| format!("could not migrate the database {}", path.display()))?;
+    Ok(conn)
+}
+
 /// WAL with `synchronous=NORMAL`: a commit survives a crash of this process, and the
 /// database stays consistent on power loss (the last commits may be lost, and the next
-/// sync fetches them again), without an fsync per page.
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+/// sync fetches them again), without an fsync per page. Write transactions take the write
+/// lock when they begin: one that read first and then had to upgrade would get "database
+/// is locked" at once, without waiting, when another customer's sync wrote in between.
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
     use_wal(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
@@ -67,7 +81,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for another connection's transaction. Syncs of different
+/// customers write the same file at once; their transactions last milliseconds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Switching a new database to WAL needs it alone for a moment, and SQLite answers
 /// "busy" at once rather than wait (another connection may be creating it too): wait
@@ -95,10 +111,18 @@ fn migrate(conn: &Connection) -> anyhow::Result<()> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let applied = schema_version(&tx)?;
     for (index, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
-        tx.execute_batch(sql).with_context(|| format!("migration {} failed", index + 1))?;
+        tx.execute_batch(sql).map_err(|e| anyhow::anyhow!("migration {} failed: {}", index + 1, sqlite_reason(&e)))?;
         tx.pragma_update(None, "user_version", (index + 1) as i64)?;
     }
     Ok(tx.commit()?)
+}
+
+/// SQLite's reason for an error, without the statements it quotes (a whole migration).
+fn sqlite_reason(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqlInputError { msg, error, .. } => format!("{msg} (SQLite error {})", error.extended_code),
+        other => other.to_string(),
+    }
 }
 
 fn schema_version(conn: &Connection) -> anyhow::Result<usize> {

@@ -5,7 +5,7 @@ use rusqlite::{Row, params, params_from_iter};
 use serde::Serialize;
 
 use super::Store;
-use super::columns::{column_millis, time_column};
+use super::columns::{column_millis, id_column, time_column};
 use crate::model::Timestamp;
 
 /// A test next to a problem range, by which the engine recognises the range again.
@@ -29,12 +29,12 @@ pub struct ProblemReport {
 #[derive(Serialize, Debug)]
 pub struct ProblemRow {
     pub id: i64,
-    pub product_id: i64,
+    pub product_id: u64,
     pub first_offset: u32,
     pub last_offset: u32,
-    pub before_test_id: Option<i64>,
+    pub before_test_id: Option<u64>,
     pub before_end_at: Option<String>,
-    pub after_test_id: Option<i64>,
+    pub after_test_id: Option<u64>,
     pub after_end_at: Option<String>,
     pub attempts: u32,
     pub first_seen: String,
@@ -44,11 +44,11 @@ pub struct ProblemRow {
 impl ProblemRow {
     /// Where the range was last seen, and its neighbours.
     pub fn report(&self) -> ProblemReport {
-        let neighbour = |id: Option<i64>, end_at: &Option<String>| {
-            id.map(|id| Neighbour { id: id as u64, end_at: end_at.as_deref().and_then(column_millis) })
+        let neighbour = |id: Option<u64>, end_at: &Option<String>| {
+            id.map(|id| Neighbour { id, end_at: end_at.as_deref().and_then(column_millis) })
         };
         ProblemReport {
-            product_id: self.product_id as u64,
+            product_id: self.product_id,
             first_offset: self.first_offset,
             last_offset: self.last_offset,
             before: neighbour(self.before_test_id, &self.before_end_at),
@@ -80,13 +80,14 @@ const SELECT: &str = "SELECT id, product_id, first_offset, last_offset, before_t
 impl Store {
     /// This customer's problem ranges of these products (all when empty), oldest first.
     pub fn problem_ranges(&self, product_ids: &[u64]) -> rusqlite::Result<Vec<ProblemRow>> {
+        let product_ids = product_ids.iter().map(|&id| id_column(id)).collect::<rusqlite::Result<Vec<_>>>()?;
         let filter = if product_ids.is_empty() {
             String::new()
         } else {
             format!(" AND product_id IN ({})", vec!["?"; product_ids.len()].join(","))
         };
         let mut stmt = self.conn.prepare(&format!("{SELECT}{filter} ORDER BY first_seen, id"))?;
-        let values = std::iter::once(self.customer_id).chain(product_ids.iter().map(|&id| id as i64));
+        let values = std::iter::once(self.customer_id).chain(product_ids);
         stmt.query_map(params_from_iter(values), ProblemRow::from_row)?.collect()
     }
 
@@ -100,7 +101,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
             params![
                 self.customer_id,
-                report.product_id as i64,
+                id_column(report.product_id)?,
                 report.first_offset,
                 report.last_offset,
                 before_id,
@@ -129,8 +130,8 @@ impl Store {
              WHERE customer_id = ?1 AND id = ?2",
             params![
                 self.customer_id,
-                id as i64,
-                report.product_id as i64,
+                id_column(id)?,
+                id_column(report.product_id)?,
                 report.first_offset,
                 report.last_offset,
                 before_id,
@@ -147,15 +148,16 @@ impl Store {
     pub fn clear_problem_range(&self, id: u64) -> rusqlite::Result<()> {
         self.conn.execute(
             "DELETE FROM problem_ranges WHERE customer_id = ?1 AND id = ?2",
-            params![self.customer_id, id as i64],
+            params![self.customer_id, id_column(id)?],
         )?;
         Ok(())
     }
 }
 
+/// A neighbour's columns; one whose id SQLite cannot store is left out, like a missing one.
 fn split(neighbour: &Option<Neighbour>) -> (Option<i64>, Option<String>) {
-    match neighbour {
-        Some(n) => (Some(n.id as i64), n.end_at.and_then(time_column)),
+    match neighbour.and_then(|n| Some((i64::try_from(n.id).ok()?, n.end_at))) {
+        Some((id, end_at)) => (Some(id), end_at.and_then(time_column)),
         None => (None, None),
     }
 }

@@ -179,4 +179,25 @@ ALTER TABLE sync_events ADD COLUMN tests_rechecked INTEGER;
 ALTER TABLE sync_events ADD COLUMN tests_changed INTEGER;
 ALTER TABLE sync_events ADD COLUMN rows_removed INTEGER;
 "#,
+    // 6: the customer registry (`customer add`). `customer_id` is the local id written to
+    // every row of that customer; `token_key` is the suffix of its token variable, unique so
+    // that two names never share one; product_ids is a JSON list (NULL: all); sync_since is
+    // kept as typed; NULL interval: the global one. At most one default. Never a token.
+    r#"
+CREATE TABLE customers (
+    id                       INTEGER PRIMARY KEY AUTOINCREMENT,
+    name                     TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+    token_key                TEXT NOT NULL UNIQUE,
+    customer_id              INTEGER NOT NULL UNIQUE CHECK (customer_id > 0),
+    base_url                 TEXT,
+    product_ids              TEXT,
+    sync_since               TEXT,
+    refresh_interval_seconds INTEGER CHECK (refresh_interval_seconds >= 0),
+    is_active                INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    is_default               INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+    created_at               TEXT NOT NULL,
+    updated_at               TEXT NOT NULL
+);
+CREATE UNIQUE INDEX ux_customers_one_default ON customers (is_default) WHERE is_default = 1;
+"#,
 ];

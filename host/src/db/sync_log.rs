@@ -16,8 +16,9 @@ pub fn status_of(outcome: &Result<SyncResult, SyncError>) -> &'static str {
 }
 
 impl Store {
-    /// Records a sync that starts now. The caller holds the sync lock, so any row still
-    /// `running` belongs to a sync whose process is gone: it becomes `interrupted`.
+    /// Records a sync that starts now. The caller holds this customer's sync lock, so any
+    /// row of this customer still `running` belongs to a sync whose process is gone: it
+    /// becomes `interrupted`. Another customer's rows are another lock's business.
     pub fn start_run(&self, trigger: &str, phases: &str) -> rusqlite::Result<i64> {
         let interrupted = self.conn.execute(
             "UPDATE sync_events SET status = 'interrupted',
@@ -25,8 +26,8 @@ impl Store {
                duration_seconds = (julianday(COALESCE(heartbeat_at, started_at)) - julianday(started_at)) * 86400.0,
                error_message = 'the sync stopped before it finished: its process (PID '
                  || COALESCE(pid, '?') || ') ended without closing it'
-             WHERE status = 'running'",
-            [],
+             WHERE status = 'running' AND customer_id = ?1",
+            params![self.customer_id],
         )?;
         if interrupted > 0 {
             tracing::warn!("marked {interrupted} unfinished earlier sync(s) as interrupted in the sync log");

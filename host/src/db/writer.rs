@@ -44,13 +44,24 @@ impl StoreWriter {
         &self,
         read: impl FnOnce(&mut Store) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
+        let value = self.read_own(read).await;
+        self.check()?;
+        value
+    }
+
+    /// Like [`Self::read`], but answers with this job's own result only: an earlier write's
+    /// failure does not make it look failed (the next `write` or `read` still reports that
+    /// one). For a job whose outcome must be told apart, such as recording a sync's start or
+    /// end in the sync log: "could not record" only when that record failed.
+    pub async fn read_own<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut Store) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.send(Box::new(move |store| {
             let _ = answer.send(store.get().and_then(read));
         }))?;
-        let value = answered.await.map_err(|_| "the store writer stopped".to_string())?;
-        self.check()?;
-        value
+        answered.await.map_err(|_| "the store writer stopped".to_string())?
     }
 
     fn send(&self, job: Job) -> Result<(), String> {
@@ -73,5 +84,23 @@ impl Drop for StoreWriter {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_answers_for_itself_after_an_earlier_write_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = StoreWriter::spawn(LazyStore::new(dir.path().join("cache.db"), 1));
+        writer.write(|_| Err("an earlier page could not be written".to_string())).unwrap();
+        assert_eq!(writer.read_own(|_| Ok(7)).await, Ok(7), "its own result");
+        assert_eq!(writer.read(|_| Ok(7)).await, Err("an earlier page could not be written".to_string()));
+        assert_eq!(
+            writer.read_own(|_| Err::<(), _>("its own failure".to_string())).await,
+            Err("its own failure".into())
+        );
     }
 }

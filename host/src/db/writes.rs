@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::{Transaction, params};
 
 use super::Store;
-use super::columns::{now_column, time_column};
+use super::columns::{id_column, now_column, stored_id, time_column};
 use crate::api::{FeatureRecord, ProductRecord, TestRecord};
 
 /// A feature to write and the sections it was listed in.
@@ -30,7 +30,7 @@ impl Store {
             for p in products {
                 upsert.execute(params![
                     customer,
-                    p.fields.id as i64,
+                    id_column(p.fields.id)?,
                     p.title(),
                     p.fields.product_type,
                     p.raw.get(),
@@ -43,7 +43,7 @@ impl Store {
     }
 
     pub fn write_features(&mut self, product_id: u64, features: &[Placement]) -> rusqlite::Result<()> {
-        let customer = self.customer_id;
+        let (customer, product) = (self.customer_id, id_column(product_id)?);
         let tx = self.conn.transaction()?;
         {
             let mut upsert = tx.prepare_cached(
@@ -61,8 +61,8 @@ impl Store {
                 let f = &feature.fields;
                 upsert.execute(params![
                     customer,
-                    f.id as i64,
-                    product_id as i64,
+                    id_column(f.id)?,
+                    product,
                     f.title.as_deref().unwrap_or(""),
                     f.description,
                     f.howtofind,
@@ -77,12 +77,14 @@ impl Store {
         Ok(())
     }
 
-    /// The ids among `ids` that are already stored for this customer.
+    /// The ids among `ids` that are already stored for this customer (never one SQLite
+    /// cannot store).
     pub fn known_tests(&self, ids: &[u64]) -> rusqlite::Result<Vec<u64>> {
         let mut exists = self.conn.prepare_cached("SELECT 1 FROM tests WHERE customer_id = ?1 AND id = ?2")?;
         let mut known = Vec::new();
         for &id in ids {
-            if exists.exists(params![self.customer_id, id as i64])? {
+            let Some(stored) = stored_id(Some(id)) else { continue };
+            if exists.exists(params![self.customer_id, stored])? {
                 known.push(id);
             }
         }
@@ -125,8 +127,8 @@ fn upsert_test(tx: &Transaction, customer: i64, product_id: u64, test: &TestReco
     )?
     .execute(params![
         customer,
-        f.id as i64,
-        product_id as i64,
+        id_column(f.id)?,
+        id_column(product_id)?,
         test.raw.get(),
         f.status.as_deref().unwrap_or("unknown"),
         test.start_at.at().and_then(time_column),
@@ -149,7 +151,7 @@ fn upsert_test(tx: &Transaction, customer: i64, product_id: u64, test: &TestReco
 
 /// A test's features are replaced as a whole, so ones removed upstream do not linger.
 fn replace_test_features(tx: &Transaction, customer: i64, test: &TestRecord) -> rusqlite::Result<()> {
-    let test_id = test.fields.id as i64;
+    let test_id = id_column(test.fields.id)?;
     tx.prepare_cached("DELETE FROM test_features WHERE customer_id = ?1 AND test_id = ?2")?
         .execute(params![customer, test_id])?;
     let mut insert = tx.prepare_cached(
@@ -158,12 +160,13 @@ fn replace_test_features(tx: &Transaction, customer: i64, test: &TestRecord) -> 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
     for feature in test.fields.features.iter().flatten() {
-        let (Some(id), Some(feature_id)) = (feature.id, feature.feature_id) else { continue };
+        // Without both ids, or with one SQLite cannot store, there is no row to write.
+        let (Some(id), Some(feature_id)) = (stored_id(feature.id), stored_id(feature.feature_id)) else { continue };
         insert.execute(params![
             customer,
-            id as i64,
+            id,
             test_id,
-            feature_id as i64,
+            feature_id,
             feature.title.as_deref().unwrap_or(""),
             feature.description,
             feature.howtofind,
@@ -178,7 +181,7 @@ fn replace_test_features(tx: &Transaction, customer: i64, test: &TestRecord) -> 
 
 /// One row per operating system of the test's requirements; replaced as a whole.
 fn replace_test_platforms(tx: &Transaction, customer: i64, test: &TestRecord) -> rusqlite::Result<()> {
-    let test_id = test.fields.id as i64;
+    let test_id = id_column(test.fields.id)?;
     tx.prepare_cached("DELETE FROM test_platforms WHERE customer_id = ?1 AND test_id = ?2")?
         .execute(params![customer, test_id])?;
     let mut insert = tx.prepare_cached(
@@ -188,8 +191,10 @@ fn replace_test_platforms(tx: &Transaction, customer: i64, test: &TestRecord) ->
     for requirement in test.fields.requirements.iter().flatten() {
         let Some(os) = &requirement.operating_system else { continue };
         let Some(name) = &os.name else { continue };
+        // An operating system id SQLite cannot store skips the row, as a missing name does.
+        let Ok(os_id) = os.id.map(id_column).transpose() else { continue };
         let category = requirement.category.as_ref().and_then(|c| c.key.as_deref());
-        insert.execute(params![customer, test_id, os.id.map(|id| id as i64), name, category])?;
+        insert.execute(params![customer, test_id, os_id, name, category])?;
     }
     Ok(())
 }
@@ -247,6 +252,29 @@ mod tests {
         assert_eq!(rows(&store, "SELECT CAST(id AS TEXT) FROM test_features"), ["71"]);
         assert_eq!(rows(&store, "SELECT end_at FROM tests"), ["2026-01-02 01:04:05.000000"]);
         assert_eq!(rows(&store, "SELECT test_environment FROM tests"), [r#"{"id":3,"title":"Prod"}"#]);
+    }
+
+    #[test]
+    fn an_id_sqlite_cannot_store_never_wraps_a_child_row_with_one_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db"), 1).unwrap();
+        let body = serde_json::json!({"exploratory_tests": [{
+            "id": 7,
+            "requirements": [{"operating_system": {"id": u64::MAX, "name": "Huge"}},
+                             {"operating_system": {"id": 1, "name": "Windows"}}],
+            "features": [{"id": u64::MAX, "feature_id": 5}, {"id": 70, "feature_id": u64::MAX},
+                         {"id": 71, "feature_id": 6}]
+        }]});
+        let tests = parse_tests(body.to_string().as_bytes()).unwrap();
+        store.write_tests(9, &tests.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(rows(&store, "SELECT operating_system_name FROM test_platforms"), ["Windows"]);
+        assert_eq!(rows(&store, "SELECT CAST(id AS TEXT) FROM test_features"), ["71"]);
+
+        let huge = parse_tests(format!(r#"{{"exploratory_tests":[{{"id":{}}}]}}"#, u64::MAX).as_bytes()).unwrap();
+        let error = store.write_tests(9, &huge.iter().collect::<Vec<_>>()).unwrap_err().to_string();
+        assert!(error.contains("id 18446744073709551615 is above 9223372036854775807"), "{error}");
+        assert_eq!(rows(&store, "SELECT CAST(id AS TEXT) FROM tests"), ["7"], "nothing wrapped to -1");
+        assert_eq!(store.known_tests(&[u64::MAX, 7]).unwrap(), [7]);
     }
 
     #[test]

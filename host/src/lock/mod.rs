@@ -50,16 +50,24 @@ pub enum AcquireError {
     Unavailable(String),
 }
 
-/// `sync.lock` in the database's folder.
-pub fn path_beside(db: &Path) -> PathBuf {
-    db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("sync.lock")
+/// The lock of one customer's syncs into one database, in the database's folder:
+/// `sync.lock` for customer 1 of `cache.db` (where it has always been), `sync_7.lock` for
+/// customer 7, and the database's file name in front for any other database
+/// (`work.db.sync.lock`), so two databases in one folder never share a lock.
+pub fn path_for(db: &Path, customer_id: i64) -> PathBuf {
+    let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file = db.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = if file == "cache.db" { String::new() } else { format!("{file}.") };
+    let name = if customer_id == 1 { "sync.lock".to_string() } else { format!("sync_{customer_id}.lock") };
+    dir.join(prefix + &name)
 }
 
 /// One sync's claim on the lock.
 pub struct SyncLock {
     path: PathBuf,
     wait: Duration,
-    deadline: Option<Instant>,
+    /// When the first wait began.
+    waiting_since: Option<Instant>,
     held: Option<Held>,
 }
 
@@ -72,7 +80,7 @@ struct Held {
 impl SyncLock {
     /// `wait` is how long `wait_for_release` may keep a sync waiting for another process.
     pub fn new(path: PathBuf, wait: Duration) -> Self {
-        Self { path, wait, deadline: None, held: None }
+        Self { path, wait, waiting_since: None, held: None }
     }
 
     /// Takes the lock without waiting for another process (see `sync-lock.acquire`),
@@ -83,19 +91,20 @@ impl SyncLock {
         }
         let (hold, previous) = registry::hold_or_take(&self.path, beat_every)?;
         let turn = hold.turn.clone().lock_owned().await;
-        hold.write_record(trigger).map_err(|e| unavailable(&self.path, e))?;
+        hold.write_record(trigger).map_err(|e| unavailable(file::named(&self.path, e)))?;
         self.held = Some(Held { _turn: turn, _hold: hold });
         Ok(previous.unwrap_or_else(clean_facts))
     }
 
-    /// Sleeps one poll interval, or reports that the wait budget is spent.
+    /// Sleeps one poll interval, or reports that the wait budget is spent. The budget is
+    /// compared with the time spent, never added to a clock reading, so no wait overflows.
     pub async fn wait_for_release(&mut self) -> bool {
-        let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + self.wait);
-        let now = Instant::now();
-        if now >= deadline {
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        let left = self.wait.saturating_sub(since.elapsed());
+        if left.is_zero() {
             return false;
         }
-        tokio::time::sleep(POLL.min(deadline - now)).await;
+        tokio::time::sleep(POLL.min(left)).await;
         true
     }
 
@@ -104,8 +113,9 @@ impl SyncLock {
     }
 }
 
-fn unavailable(path: &Path, e: std::io::Error) -> AcquireError {
-    AcquireError::Unavailable(format!("could not use the lock file {}: {e}", path.display()))
+/// `e` names the lock file's path.
+fn unavailable(e: std::io::Error) -> AcquireError {
+    AcquireError::Unavailable(e.to_string())
 }
 
 /// What the lock file says, and what this machine knows about the process it names.
@@ -140,10 +150,21 @@ pub struct LockState {
 }
 
 /// Looks at the lock without disturbing a holder: a free lock is taken and let go at once.
+/// Errors name the path.
 pub fn inspect(path: &Path) -> std::io::Result<Option<LockState>> {
+    Ok(probe(path)?.map(|(file, held)| LockState { held, facts: read_facts(&file) }))
+}
+
+/// Whether a process (this one included) holds the lock; like [`inspect`], without reading who.
+pub fn is_held(path: &Path) -> std::io::Result<bool> {
+    Ok(probe(path)?.is_some_and(|(_, held)| held))
+}
+
+/// The lock file, if there is one, and whether another open file holds its kernel lock.
+fn probe(path: &Path) -> std::io::Result<Option<(File, bool)>> {
     let Some(file) = file::open_existing(path)? else { return Ok(None) };
-    let held = !file::try_lock(&file)?;
-    Ok(Some(LockState { held, facts: read_facts(&file) }))
+    let held = !file::try_lock(&file).map_err(|e| file::named(path, e))?;
+    Ok(Some((file, held)))
 }
 
 #[cfg(test)]
@@ -191,9 +212,19 @@ mod tests {
         assert!(waiting.await.unwrap(), "the second sync never timed out against its own process");
     }
 
+    #[tokio::test]
+    async fn any_wait_budget_counts_down_without_overflowing() {
+        let (_dir, path) = lock_path();
+        assert!(SyncLock::new(path.clone(), Duration::MAX).wait_for_release().await, "a poll, not a panic");
+        assert!(!SyncLock::new(path, Duration::ZERO).wait_for_release().await, "no budget, no wait");
+    }
+
     #[test]
     fn the_lock_file_sits_beside_the_database() {
-        assert_eq!(path_beside(Path::new("/data/cache.db")), Path::new("/data/sync.lock"));
-        assert_eq!(path_beside(Path::new("cache.db")), Path::new("./sync.lock"));
+        assert_eq!(path_for(Path::new("/data/cache.db"), 1), Path::new("/data/sync.lock"));
+        assert_eq!(path_for(Path::new("cache.db"), 1), Path::new("./sync.lock"));
+        assert_eq!(path_for(Path::new("/data/cache.db"), 7), Path::new("/data/sync_7.lock"));
+        assert_eq!(path_for(Path::new("/data/work.db"), 1), Path::new("/data/work.db.sync.lock"));
+        assert_eq!(path_for(Path::new("/data/work.db"), 7), Path::new("/data/work.db.sync_7.lock"));
     }
 }

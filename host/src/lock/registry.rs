@@ -15,6 +15,7 @@ use crate::model::Trigger;
 /// syncs, and the heartbeat that keeps the file's mtime fresh.
 pub struct ProcessHold {
     file: File,
+    path: PathBuf,
     pub turn: Arc<tokio::sync::Mutex<()>>,
     heartbeat: tokio::task::JoinHandle<()>,
 }
@@ -30,13 +31,13 @@ pub fn hold_or_take(path: &Path, beat_every: Duration) -> Result<(Arc<ProcessHol
     if let Some(hold) = holds.get(&key).and_then(Weak::upgrade) {
         return Ok((hold, None));
     }
-    let file = file::open(path).map_err(|e| unavailable(path, e))?;
-    if !file::try_lock(&file).map_err(|e| unavailable(path, e))? {
+    let file = file::open(path).map_err(unavailable)?;
+    if !file::try_lock(&file).map_err(|e| unavailable(file::named(path, e)))? {
         return Err(AcquireError::Held(read_facts(&file)));
     }
     let previous = read_facts(&file);
-    let hold =
-        Arc::new(ProcessHold { file, turn: Arc::default(), heartbeat: heartbeat::start(key.clone(), beat_every) });
+    let heartbeat = heartbeat::start(key.clone(), beat_every);
+    let hold = Arc::new(ProcessHold { file, path: key.clone(), turn: Arc::default(), heartbeat });
     holds.insert(key, Arc::downgrade(&hold));
     Ok((hold, Some(previous)))
 }
@@ -44,7 +45,7 @@ pub fn hold_or_take(path: &Path, beat_every: Duration) -> Result<(Arc<ProcessHol
 /// The same lock file may be named by different paths (`./db`, `/abs/db`).
 fn canonical(path: &Path) -> Result<PathBuf, AcquireError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).map_err(|e| unavailable(path, e))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| unavailable(file::named(path, e)))?;
     Ok(dir.join(path.file_name().unwrap_or_default()))
 }
 
@@ -59,7 +60,7 @@ impl Drop for ProcessHold {
         self.heartbeat.abort();
         // A clean release leaves an empty record; closing the file frees the kernel lock.
         if let Err(e) = record::clear(&self.file) {
-            tracing::warn!("could not clear the sync lock's record: {e}");
+            tracing::warn!("could not clear the sync lock's record: {}", file::named(&self.path, e));
         }
     }
 }

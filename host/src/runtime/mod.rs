@@ -214,7 +214,8 @@ mod tests {
     #[tokio::test]
     async fn an_engine_out_of_memory_is_one_line_naming_the_cap() {
         let dir = tempfile::tempdir().unwrap();
-        let api = ApiClient::new("http://127.0.0.1:9/v2", "t", 1, Duration::from_secs(1)).unwrap();
+        let api =
+            ApiClient::new("http://127.0.0.1:9/v2", "t", crate::api::request_limit(1), Duration::from_secs(1)).unwrap();
         let db = StoreWriter::spawn(LazyStore::new(dir.path().join("t.db"), 1));
         let lock = SyncLock::new(dir.path().join("sync.lock"), Duration::ZERO);
         let state = HostState::new(api, db, lock, Box::<TracingObserver>::default(), Arc::default());

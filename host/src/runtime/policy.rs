@@ -48,7 +48,8 @@ impl EngineRuntime {
     /// Whether a process holds the lock at `path`, and the engine's line about it.
     pub fn lock_status(&self, path: &Path) -> anyhow::Result<LockStatus> {
         let now = chrono::Utc::now().timestamp_millis();
-        let state = lock::inspect(path).with_context(|| format!("could not read the sync lock {}", path.display()))?;
+        // Its errors name the lock file already.
+        let state = lock::inspect(path)?;
         let (held, facts) = match state {
             Some(state) => (state.held, state.facts),
             None => (false, LockFacts { holder: HolderRecord::Empty, process: ProcessState::Unknown, heartbeat: now }),

@@ -216,15 +216,16 @@ mod tests {
         Simulator::start(config, 0).await.expect("simulator starts")
     }
 
-    async fn get_with_token(sim: &Simulator, path: &str, token: &str) -> (u16, String) {
-        let response = reqwest::Client::new()
-            .get(format!("{}/{path}", sim.base_url()))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .expect("request succeeds");
+    /// Sends `request` with the token; the status and the body.
+    async fn send(request: reqwest::RequestBuilder, token: &str) -> (u16, String) {
+        let response =
+            request.header("Authorization", format!("Token {token}")).send().await.expect("request succeeds");
         let status = response.status().as_u16();
         (status, response.text().await.expect("body is text"))
+    }
+
+    async fn get_with_token(sim: &Simulator, path: &str, token: &str) -> (u16, String) {
+        send(reqwest::Client::new().get(format!("{}/{path}", sim.base_url())), token).await
     }
 
     async fn get(sim: &Simulator, path: &str) -> (u16, String) {
@@ -434,14 +435,7 @@ mod tests {
     const DAY: Duration = Duration::from_secs(24 * 3600);
 
     async fn post_with_token(sim: &Simulator, control: &str, token: &str) -> (u16, String) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/{control}", sim.control_url()))
-            .header("Authorization", format!("Token {token}"))
-            .send()
-            .await
-            .expect("request succeeds");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body is text"))
+        send(reqwest::Client::new().post(format!("{}/{control}", sim.control_url())), token).await
     }
 
     async fn post(sim: &Simulator, control: &str) -> Value {

@@ -6,7 +6,7 @@ use postgres::Row;
 use postgres::types::ToSql;
 
 use super::Conn;
-use super::values::{id, ids, instant, small, time_text};
+use super::values::{id, ids, instant, small, stored_id, time_text};
 use crate::db::problems::{Neighbour, ProblemReport, ProblemRow};
 use crate::model::Timestamp;
 
@@ -41,12 +41,12 @@ fn problem_row(r: &Row) -> Result<ProblemRow> {
     let time = |i: usize| -> Result<Option<String>> { Ok(r.try_get::<_, Option<DateTime<Utc>>>(i)?.map(time_text)) };
     Ok(ProblemRow {
         id: r.try_get(0)?,
-        product_id: r.try_get(1)?,
+        product_id: stored_id(r.try_get(1)?, "product id")?,
         first_offset: small(r.try_get(2)?, "offset")?,
         last_offset: small(r.try_get(3)?, "offset")?,
-        before_test_id: r.try_get(4)?,
+        before_test_id: r.try_get::<_, Option<i64>>(4)?.map(|v| stored_id(v, "test id")).transpose()?,
         before_end_at: time(5)?,
-        after_test_id: r.try_get(6)?,
+        after_test_id: r.try_get::<_, Option<i64>>(6)?.map(|v| stored_id(v, "test id")).transpose()?,
         after_end_at: time(7)?,
         attempts: small(r.try_get(8)?, "attempts")?,
         first_seen: time_text(r.try_get(9)?),

@@ -34,6 +34,11 @@ pub fn small(value: i64, what: &str) -> Result<u32> {
     u32::try_from(value).map_err(|_| anyhow::anyhow!("the stored {what} {value} is out of range"))
 }
 
+/// A stored `bigint` id as the host's `u64` (ids never go below zero).
+pub fn stored_id(value: i64, what: &str) -> Result<u64> {
+    u64::try_from(value).map_err(|_| anyhow::anyhow!("the stored {what} {value} is negative"))
+}
+
 /// Keeps the last of the records that share an id, in the order of those last ones:
 /// what writing them one by one would leave. (One multi-row upsert may not meet a key
 /// twice.)

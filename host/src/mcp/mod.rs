@@ -1,27 +1,37 @@
 //! The MCP server's tools. They run syncs through the process's [`SyncService`], the
 //! one its scheduler uses: there is no second sync path, and a call during a scheduled
 //! sync waits for its turn or shares that sync's result.
+//!
+//! - `stdio`: stdin and stdout on plain threads, each line screened (`screen`) first;
+//! - `product_ids`: the forms `sync_data` takes its products in;
+//! - `schema`: only standard JSON Schema formats in the tools' schemas.
+
+pub mod product_ids;
+pub mod schema;
+pub mod screen;
+pub mod stdio;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ProgressToken, RequestMetaObject,
-    ServerCapabilities, ServerConfig,
+    CallToolResult, ContentBlock, Implementation, ProgressNotificationParam, ProgressToken, ServerCapabilities,
+    ServerConfig,
 };
-use rmcp::schemars::{self, JsonSchema, Schema, SchemaGenerator, json_schema};
+use rmcp::schemars::{self, JsonSchema};
+use rmcp::service::RequestContext;
 use rmcp::{Json, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::db::status::SyncRecord;
-use crate::lock;
-use crate::model::{Level, Progress, SyncRequest, Trigger};
+use crate::fleet::{Fleet, Member};
+use crate::model::{Level, Phase, Progress, SyncRequest, Trigger};
 use crate::observe::{Milestones, Observer, trace_line};
-use crate::scheduler::{Scheduler, SchedulerStatus, Selection};
-use crate::service::{Finished, SyncService};
+use crate::scheduler::{SchedulerStatus, Selection};
+use crate::service::Finished;
 
 const INSTRUCTIONS: &str = "Keeps a local SQLite mirror of a Test IO account (products, features, exploratory \
 tests) up to date. Call sync_data to refresh it (it can take minutes on a large account; progress is reported when \
@@ -32,18 +42,23 @@ const MAX_HISTORY: u32 = 100;
 
 #[derive(Clone)]
 pub struct SyncServer {
-    service: Arc<SyncService>,
-    scheduler: Option<Arc<Scheduler>>,
-    /// What `sync_data` syncs when the caller does not say (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE).
-    defaults: Selection,
+    /// The customers served, each with its service, what its syncs cover when the caller
+    /// does not say, and its scheduler.
+    fleet: Arc<Fleet>,
     tool_router: ToolRouter<Self>,
+    /// How many `sync_data` calls are running, so that a stopping server can wait for
+    /// their syncs to record why they stopped.
+    syncing: Arc<watch::Sender<usize>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncDataRequest {
+    /// The customer, by its name in the registry; omit for the default customer.
     #[serde(default)]
-    #[schemars(schema_with = "product_ids_schema")]
+    customer: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "product_ids::schema")]
     product_ids: Option<Value>,
     /// Only tests that ended on or after this: an ISO date ("2025-01-31") or date-time
     /// ("2025-01-31T12:00:00Z"), "today", "yesterday", "30 days ago", "last 7 days"
@@ -57,20 +72,12 @@ pub struct SyncDataRequest {
     force: bool,
 }
 
-fn product_ids_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "description": "The products to sync: a list of ids ([598, 599]) or a comma-separated string (\"598,599\"). \
-            Omit to sync the products the server is configured for (all, unless TESTIO_PRODUCT_IDS says otherwise).",
-        "anyOf": [
-            { "type": "array", "items": { "type": "integer", "minimum": 1 }, "minItems": 1 },
-            { "type": "string" }
-        ]
-    })
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncHistoryRequest {
+    /// The customer, by its name in the registry; omit for the default customer.
+    #[serde(default)]
+    customer: Option<String>,
     /// How many syncs to list, newest first (1 to 100; default 10).
     #[serde(default)]
     #[schemars(range(min = 1, max = 100))]
@@ -115,9 +122,31 @@ pub struct SyncReport {
     errors: Vec<String>,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncStatusRequest {
+    /// Only this customer, by its name in the registry; omit for every customer.
+    #[serde(default)]
+    customer: Option<String>,
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct StatusReport {
     db_path: String,
+    /// The default customer's status (or the one asked for), as in `customers`.
+    #[serde(flatten)]
+    default: CustomerStatus,
+    /// Every customer served, the default first.
+    customers: Vec<CustomerStatus>,
+}
+
+/// One customer's mirror: its last sync, its lock and its scheduler.
+#[derive(Serialize, JsonSchema)]
+pub struct CustomerStatus {
+    /// Its name in the registry; `default` for the one of TESTIO_CUSTOMER_API_TOKEN.
+    customer: String,
+    /// The local id its rows are stored under.
+    customer_id: i64,
     /// The latest sync in the sync log, whoever started it; null before the first.
     last_sync: Option<SyncRecord>,
     /// When the last sync without errors completed (UTC); the scheduler skips its run
@@ -137,8 +166,28 @@ pub struct HistoryReport {
 
 #[tool_router]
 impl SyncServer {
-    pub fn new(service: Arc<SyncService>, scheduler: Option<Arc<Scheduler>>, defaults: Selection) -> Self {
-        Self { service, scheduler, defaults, tool_router: Self::tool_router() }
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self { fleet, tool_router: Self::tools(), syncing: Arc::default() }
+    }
+
+    /// The customer a call names (the default without a name), or a tool error listing them.
+    fn member(&self, name: Option<&str>) -> Result<&Member, CallToolResult> {
+        self.fleet.member(name).map_err(input_error)
+    }
+
+    /// The tools, their schemas holding only standard formats.
+    fn tools() -> ToolRouter<Self> {
+        let mut router = Self::tool_router();
+        for route in router.map.values_mut() {
+            schema::standardise(&mut route.attr);
+        }
+        router
+    }
+
+    /// Resolves once no `sync_data` call is running. Calls stop when the session that
+    /// carries them ends (rmcp cancels their requests).
+    pub async fn idle(&self) {
+        let _ = self.syncing.subscribe().wait_for(|running| *running == 0).await;
     }
 
     #[tool(description = "Sync the Test IO account into the local database: products, then features, then new \
@@ -148,12 +197,18 @@ impl SyncServer {
     async fn sync_data(
         &self,
         Parameters(request): Parameters<SyncDataRequest>,
-        meta: RequestMetaObject,
-        peer: Peer<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<Json<SyncReport>, CallToolResult> {
-        let call = self.call_for(&request).map_err(input_error)?;
-        let (observer, forwarding) = ProgressForwarder::start(meta.get_progress_token(), peer);
-        let finished = self.service.sync(call, Box::new(observer)).await;
+        let member = self.member(request.customer.as_deref())?;
+        let call = call_for(member, &request).map_err(input_error)?;
+        let _running = Running::start(&self.syncing);
+        let (observer, forwarding) = ProgressForwarder::start(context.meta.get_progress_token(), context.peer);
+        let finished = tokio::select! {
+            finished = member.service.sync(call, Box::new(observer)) => finished,
+            // The client cancelled the call or the server is stopping: dropping the sync
+            // stops it, and its sync log row says `interrupted`.
+            () = context.ct.cancelled() => return Err(failed("the call was cancelled".to_string())),
+        };
         if let Some(forwarding) = forwarding {
             // Progress is sent before the result, never after it.
             let _ = forwarding.await;
@@ -164,19 +219,18 @@ impl SyncServer {
     #[tool(description = "How fresh the local mirror is: the last sync (status, trigger, counts, duration), when the \
         last successful sync completed, who holds the sync lock right now, and the background scheduler's state \
         (idle, syncing, backoff), next run, consecutive failures and last error.")]
-    async fn sync_status(&self) -> Result<Json<StatusReport>, CallToolResult> {
-        let db_path = self.service.settings().db_path.clone();
-        let read = self.service.read(|store| Ok((store.history(1)?.pop(), store.metadata("last_sync_completed")?)));
-        let (last_sync, last_sync_completed) = read.await.map_err(tool_failure)?.unwrap_or_default();
-        let lock = self.service.runtime().lock_status(&lock::path_beside(&db_path)).map_err(tool_failure)?;
-        let lock_holder = lock.held.then_some(lock.line);
-        Ok(Json(StatusReport {
-            db_path: db_path.display().to_string(),
-            last_sync,
-            last_sync_completed,
-            lock_holder,
-            scheduler: self.scheduler.as_ref().map(|s| s.status()),
-        }))
+    async fn sync_status(
+        &self,
+        Parameters(request): Parameters<SyncStatusRequest>,
+    ) -> Result<Json<StatusReport>, CallToolResult> {
+        let chosen = self.member(request.customer.as_deref())?;
+        let others = self.fleet.members().iter().filter(|m| request.customer.is_none() && !std::ptr::eq(*m, chosen));
+        let mut customers = Vec::new();
+        for member in std::iter::once(chosen).chain(others) {
+            customers.push(customer_status(member).await?);
+        }
+        let default = customer_status(chosen).await?;
+        Ok(Json(StatusReport { db_path: chosen.service.db_path().display().to_string(), default, customers }))
     }
 
     #[tool(description = "The latest syncs from the sync log, newest first: when each started, its trigger (cli, \
@@ -190,7 +244,10 @@ impl SyncServer {
         if !(1..=MAX_HISTORY).contains(&limit) {
             return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));
         }
-        let syncs = self.service.read(move |store| Ok(store.history(limit)?)).await.map_err(tool_failure)?;
+        let member = self.member(request.customer.as_deref())?;
+        let lock_path = member.service.lock_path();
+        let read = member.service.read(move |store| store.current_history(limit, &lock_path));
+        let syncs = read.await.map_err(|e| tool_failure("the sync history", e))?;
         Ok(Json(HistoryReport { syncs: syncs.unwrap_or_default() }))
     }
 }
@@ -204,44 +261,47 @@ impl ServerHandler for SyncServer {
     }
 }
 
-impl SyncServer {
-    fn call_for(&self, request: &SyncDataRequest) -> Result<SyncRequest, String> {
-        let product_ids = match &request.product_ids {
-            None | Some(Value::Null) => self.defaults.product_ids.clone(),
-            Some(value) => Some(product_ids(value)?),
-        };
-        let now = chrono::Utc::now();
-        let (since, everything) = match request.since.as_deref().map(str::trim) {
-            None => (self.defaults.since_at(now).map_err(|e| format!("TESTIO_SYNC_SINCE: {e}"))?, false),
-            Some(all) if all.eq_ignore_ascii_case("all") => (None, true),
-            Some(text) => {
-                let at = crate::since::parse(text, now).map_err(|e| format!("since: {e}; or \"all\""))?;
-                (Some(at.timestamp_millis()), false)
-            }
-        };
-        // A `since` window refreshes every test in it, as the reference does.
-        let force = request.force || everything || request.since.is_some();
-        let selection = Selection { product_ids, ..self.defaults.clone() };
-        Ok(selection.request(since, force, Trigger::Mcp))
-    }
+/// One customer's status: the last sync, when the last good one completed, the lock.
+async fn customer_status(member: &Member) -> Result<CustomerStatus, CallToolResult> {
+    let service = &member.service;
+    let lock_path = service.lock_path();
+    let history_lock = lock_path.clone();
+    let read = service.read(move |store| {
+        Ok((store.current_history(1, &history_lock)?.pop(), store.metadata("last_sync_completed")?))
+    });
+    let (last_sync, last_sync_completed) =
+        read.await.map_err(|e| tool_failure("the sync status", e))?.unwrap_or_default();
+    let lock = service.runtime().lock_status(&lock_path).map_err(|e| tool_failure("the sync lock", e))?;
+    Ok(CustomerStatus {
+        customer: member.name().to_string(),
+        customer_id: member.customer.customer_id,
+        last_sync,
+        last_sync_completed,
+        lock_holder: lock.held.then_some(lock.line),
+        scheduler: member.scheduler.as_ref().map(|s| s.status()),
+    })
 }
 
-/// `product_ids` as a list of ids or a comma-separated string.
-fn product_ids(value: &Value) -> Result<Vec<u64>, String> {
-    const ACCEPTED: &str = "give positive whole numbers, as a list ([598, 599]) or a string (\"598,599\")";
-    let ids: Vec<u64> = match value {
-        Value::Array(items) => items
-            .iter()
-            .map(|item| item.as_u64().filter(|id| *id > 0).ok_or_else(|| format!("{item} is not a product id")))
-            .collect::<Result<_, _>>(),
-        Value::String(text) => text.split(',').map(crate::config::parse_product_id).collect(),
-        other => Err(format!("{other} is neither a list nor a string")),
-    }
-    .map_err(|e| format!("product_ids: {e}; {ACCEPTED}"))?;
-    if ids.is_empty() {
-        return Err(format!("product_ids is empty; omit it to sync every product, or {ACCEPTED}"));
-    }
-    Ok(ids)
+/// The sync a `sync_data` call asks of `member`.
+fn call_for(member: &Member, request: &SyncDataRequest) -> Result<SyncRequest, String> {
+    let defaults = &member.selection;
+    let product_ids = match &request.product_ids {
+        None | Some(Value::Null) => defaults.product_ids.clone(),
+        Some(value) => Some(product_ids::product_ids(value)?),
+    };
+    let now = chrono::Utc::now();
+    let (since, everything) = match request.since.as_deref().map(str::trim) {
+        None => (defaults.since_at(now).map_err(|e| format!("the customer's since: {e}"))?, false),
+        Some(all) if all.eq_ignore_ascii_case("all") => (None, true),
+        Some(text) => {
+            let at = crate::since::parse(text, now).map_err(|e| format!("since: {e}; or \"all\""))?;
+            (Some(at.timestamp_millis()), false)
+        }
+    };
+    // A `since` window refreshes every test in it, as the reference does.
+    let force = request.force || everything || request.since.is_some();
+    let selection = Selection { product_ids, ..defaults.clone() };
+    Ok(selection.request(since, force, Trigger::Mcp))
 }
 
 fn report(finished: &Finished) -> Result<Json<SyncReport>, CallToolResult> {
@@ -294,8 +354,25 @@ fn input_error(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(format!("Invalid arguments: {message}"))])
 }
 
-fn tool_failure(error: impl std::fmt::Display) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(format!("Could not read the sync status: {error:#}"))])
+/// `what`: the thing that could not be read ("the sync history").
+fn tool_failure(what: &str, error: impl std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("Could not read {what}: {error:#}"))])
+}
+
+/// One running `sync_data` call, counted while it lives.
+struct Running(Arc<watch::Sender<usize>>);
+
+impl Running {
+    fn start(count: &Arc<watch::Sender<usize>>) -> Self {
+        count.send_modify(|running| *running += 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|running| *running -= 1);
+    }
 }
 
 /// Logs to stderr like any sync, and sends the milestones to the MCP client as progress
@@ -334,10 +411,21 @@ impl Observer for ProgressForwarder {
 
     fn progress(&mut self, update: &Progress) {
         for milestone in self.milestones.of(update) {
-            tracing::info!(target: "progress", "{milestone}");
-            if let Some(sender) = &self.sender {
-                let _ = sender.send(milestone);
-            }
+            self.forward(milestone);
+        }
+    }
+
+    fn phase_finished(&mut self, phase: Phase, items: u32) {
+        self.forward(Milestones::finished(phase, items));
+    }
+}
+
+impl ProgressForwarder {
+    /// Logs a milestone and sends it to the client, when it asked for progress.
+    fn forward(&self, milestone: String) {
+        tracing::info!(target: "progress", "{milestone}");
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(milestone);
         }
     }
 }
@@ -345,23 +433,50 @@ impl Observer for ProgressForwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn product_ids_come_as_a_list_or_a_string() {
-        assert_eq!(product_ids(&json!([598, 599])).unwrap(), [598, 599]);
-        assert_eq!(product_ids(&json!("598, 599")).unwrap(), [598, 599]);
-        assert_eq!(product_ids(&json!("7")).unwrap(), [7]);
+    /// Walks a schema, `$defs` included, and names every `format` JSON Schema does not define.
+    fn odd_formats(schema: &Value, at: &str, found: &mut Vec<String>) {
+        match schema {
+            Value::Object(object) => {
+                if let Some(Value::String(format)) = object.get("format")
+                    && !schema::STANDARD_FORMATS.contains(&format.as_str())
+                {
+                    found.push(format!("{at}: {format}"));
+                }
+                for (key, value) in object {
+                    odd_formats(value, &format!("{at}/{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    odd_formats(item, &format!("{at}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
     }
 
     #[test]
-    fn bad_product_ids_say_what_is_wrong_and_what_is_accepted() {
-        let error = product_ids(&json!("598,abc")).unwrap_err();
-        assert!(error.contains("\"abc\" is not a product id") && error.contains("\"598,599\""), "{error}");
-        let error = product_ids(&json!([1, "2"])).unwrap_err();
-        assert!(error.contains("\"2\" is not a product id"), "{error}");
-        assert!(product_ids(&json!([0])).unwrap_err().contains("0 is not a product id"));
-        assert!(product_ids(&json!([])).unwrap_err().contains("empty"));
-        assert!(product_ids(&json!(5)).unwrap_err().contains("neither a list nor a string"));
+    fn every_tool_schema_uses_only_standard_formats() {
+        let mut found = Vec::new();
+        let tools = SyncServer::tools().list_all();
+        assert_eq!(tools.len(), 3);
+        for tool in tools {
+            let input = Value::Object(tool.input_schema.as_ref().clone());
+            odd_formats(&input, &format!("{} input", tool.name), &mut found);
+            let output = tool.output_schema.expect("every tool has an output schema");
+            odd_formats(&Value::Object(output.as_ref().clone()), &format!("{} output", tool.name), &mut found);
+        }
+        assert!(found.is_empty(), "non-standard formats: {found:#?}");
+    }
+
+    #[test]
+    fn numbers_keep_their_bounds_once_their_formats_are_gone() {
+        let tools = SyncServer::tools();
+        let history = tools.get("sync_history").unwrap();
+        let limit = &history.input_schema["properties"]["limit"];
+        assert_eq!((&limit["minimum"], &limit["maximum"]), (&serde_json::json!(1), &serde_json::json!(100)), "{limit}");
+        let report = Value::Object(tools.get("sync_data").unwrap().output_schema.as_ref().unwrap().as_ref().clone());
+        assert_eq!(report["properties"]["products_synced"]["minimum"], 0, "{report}");
     }
 }

@@ -1,0 +1,76 @@
+//! `testio-sync customer add|list|remove|default`: the customer registry in the database.
+//! Tokens never go there: see `crate::tokens`.
+
+mod add;
+mod default;
+mod list;
+mod remove;
+
+use std::path::PathBuf;
+
+use super::Exit;
+use crate::config::DbPath;
+use crate::db::customers::Registry;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Register a customer; its token goes to the OS keyring, unless
+    /// TESTIO_CUSTOMER_API_TOKEN_<NAME> holds it
+    Add(add::Args),
+    /// List the customers and where each one's token comes from (never the token)
+    List(list::Args),
+    /// Remove a customer from the registry; its synced rows are kept unless --purge
+    Remove(remove::Args),
+    /// Make a customer the default: the one commands without --customer use
+    Default(default::Args),
+}
+
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    match args.command {
+        Command::Add(args) => add::run(args).await,
+        Command::List(args) => list::run(args),
+        Command::Remove(args) => remove::run(args).await,
+        Command::Default(args) => default::run(args),
+    }
+}
+
+/// The database the registry is in.
+#[derive(clap::Args)]
+struct Database {
+    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+impl Database {
+    fn path(&self) -> anyhow::Result<DbPath> {
+        DbPath::resolve(self.db.as_deref())
+    }
+
+    /// The registry, checked as `status` checks a database; `None` when there is no database
+    /// yet (no customers). Creates nothing.
+    fn existing(&self) -> anyhow::Result<(DbPath, Option<Registry>)> {
+        let db = self.path()?;
+        if !db.path.exists() {
+            return Ok((db, None));
+        }
+        db.check_existing()?;
+        let registry = Registry::read(&db.path)?;
+        Ok((db, registry))
+    }
+
+    /// The registry of an existing database; with none, the error that there is no customer
+    /// `name`.
+    fn registry_for(&self, name: &str) -> anyhow::Result<(DbPath, Registry)> {
+        match self.existing()? {
+            (db, Some(registry)) => Ok((db, registry)),
+            (db, None) => Err(crate::customers::unregistered(&db.path, name)),
+        }
+    }
+}
