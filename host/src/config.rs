@@ -1,16 +1,88 @@
 //! Settings from flags and the environment, each checked with a message that says what
 //! is wrong and how to fix it.
 
+use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+
+use crate::db::Location;
+use crate::db::pg::PgTarget;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.test.io/customer/v2";
 
 /// The environment variable of the database path; `--db` wins over it.
 pub const DB_PATH_VAR: &str = "TESTIO_DB_PATH";
+
+/// The variable of a PostgreSQL mirror's URL; `--db` wins over it, and it over
+/// `TESTIO_DB_PATH` (which may hold a URL too).
+pub const DB_URL_VAR: &str = "TESTIO_DB_URL";
+
+/// The mirror the user chose: a SQLite file, or a PostgreSQL database by its URL. The URL
+/// is parsed here, after clap, so that no usage error ever echoes a password.
+pub enum Mirror {
+    File(DbPath),
+    Server(Arc<PgTarget>),
+}
+
+impl Mirror {
+    /// `--db`, else `TESTIO_DB_URL`, else `TESTIO_DB_PATH`, else the default file; a
+    /// `postgres://` (or `postgresql://`) URL in any of them is a PostgreSQL mirror.
+    pub fn resolve(flag: Option<&Path>) -> anyhow::Result<Self> {
+        let variable = |name| std::env::var_os(name).filter(|value| !value.is_empty());
+        if let Some(flag) = flag {
+            return match postgres_url(flag.as_os_str()) {
+                Some(url) => server(url),
+                None => Ok(Self::File(DbPath::resolve(Some(flag))?)),
+            };
+        }
+        if let Some(value) = variable(DB_URL_VAR) {
+            let url = postgres_url(&value);
+            return server(url.with_context(|| {
+                format!("{DB_URL_VAR} is not a postgres:// URL; a SQLite file goes in --db or {DB_PATH_VAR}")
+            })?);
+        }
+        match variable(DB_PATH_VAR).as_deref().and_then(postgres_url) {
+            Some(url) => server(url),
+            None => Ok(Self::File(DbPath::resolve(None)?)),
+        }
+    }
+
+    pub fn location(&self) -> Location {
+        match self {
+            Self::File(db) => Location::Sqlite(db.path.clone()),
+            Self::Server(target) => Location::Postgres(target.clone()),
+        }
+    }
+
+    /// See [`DbPath::check_for_sync`]; a server is checked when it is first reached.
+    pub fn check_for_sync(&self) -> anyhow::Result<()> {
+        match self {
+            Self::File(db) => db.check_for_sync(),
+            Self::Server(_) => Ok(()),
+        }
+    }
+
+    /// See [`DbPath::check_existing`]; a server is checked when it is first reached.
+    pub fn check_existing(&self) -> anyhow::Result<()> {
+        match self {
+            Self::File(db) => db.check_existing(),
+            Self::Server(_) => Ok(()),
+        }
+    }
+}
+
+/// The text of a PostgreSQL connection URL, if `value` is one.
+fn postgres_url(value: &OsStr) -> Option<&str> {
+    value.to_str().filter(|text| text.starts_with("postgres://") || text.starts_with("postgresql://"))
+}
+
+fn server(url: &str) -> anyhow::Result<Mirror> {
+    Ok(Mirror::Server(Arc::new(PgTarget::parse(url)?)))
+}
 
 /// The database path, and where it came from, so that a message names what to change.
 pub struct DbPath {

@@ -3,11 +3,10 @@
 //! `TESTIO_CUSTOMER_ID`, `TESTIO_PRODUCT_IDS` and `TESTIO_SYNC_SINCE`, exactly as before
 //! there was a registry. Nothing here creates a database.
 
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::config::{self, MAX_ID};
+use crate::db::Location;
 use crate::db::customers::Registry;
 use crate::tokens::{self, Keyring};
 
@@ -42,7 +41,7 @@ impl Customer {
 
 /// `name`'s row, or with no name the registry's default; while the registry is empty (or
 /// there is no database yet), the implicit customer.
-pub fn resolve(db: &Path, name: Option<&str>) -> anyhow::Result<Customer> {
+pub fn resolve(db: &Location, name: Option<&str>) -> anyhow::Result<Customer> {
     let registry = Registry::read(db)?;
     match (name, registry) {
         (Some(name), Some(registry)) => registry.named(name),
@@ -53,16 +52,15 @@ pub fn resolve(db: &Path, name: Option<&str>) -> anyhow::Result<Customer> {
 }
 
 /// The error for `name` when there is no database, hence no registry, at `db`.
-pub fn unregistered(db: &Path, name: &str) -> anyhow::Error {
+pub fn unregistered(db: &Location, name: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "there is no customer {name:?}: no customers are registered in {}; add one with `testio-sync customer add \
-         {name}`",
-        db.display()
+        "there is no customer {name:?}: no customers are registered in {db}; add one with `testio-sync customer add \
+         {name}`"
     )
 }
 
 /// Every active customer, by name; the implicit customer while the registry is empty.
-pub fn active(db: &Path) -> anyhow::Result<Vec<Customer>> {
+pub fn active(db: &Location) -> anyhow::Result<Vec<Customer>> {
     let customers = match Registry::read(db)? {
         Some(registry) => registry.list()?,
         None => Vec::new(),
@@ -124,7 +122,7 @@ mod tests {
     #[test]
     fn without_a_database_there_is_only_the_implicit_customer_and_nothing_is_created() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("cache.db");
+        let db = Location::Sqlite(dir.path().join("cache.db"));
         assert_eq!(resolve(&db, None).unwrap().name, None);
         assert_eq!(active(&db).unwrap().len(), 1);
         let unknown = format!("{:#}", resolve(&db, Some("acme")).unwrap_err());
@@ -135,7 +133,7 @@ mod tests {
     #[test]
     fn a_name_resolves_to_its_row_and_no_name_to_the_default() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("cache.db");
+        let db = Location::Sqlite(dir.path().join("cache.db"));
         let mut registry = Registry::open(&db).unwrap();
         assert_eq!(resolve(&db, None).unwrap().name, None, "an empty registry: the implicit customer");
         registry.add(&registered("acme", 1, true)).unwrap();

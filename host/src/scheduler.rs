@@ -193,7 +193,7 @@ impl Scheduler {
 
     /// How long the last successful sync stays fresh, if it still is.
     async fn fresh_for(&self) -> anyhow::Result<Option<Duration>> {
-        let last = self.service.read(|store| Ok(store.metadata("last_sync_completed")?)).await?.flatten();
+        let last = self.service.read(|store, _| store.metadata("last_sync_completed")).await?.flatten();
         let Some(last) = last else { return Ok(None) };
         let age = (Utc::now() - parse_column_time(&last)?).to_std().unwrap_or_default();
         Ok(self.plan.interval.checked_sub(age).filter(|left| !left.is_zero()))

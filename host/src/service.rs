@@ -5,7 +5,6 @@
 //! running or queued sync already covers (the engine decides) does not run again: it gets
 //! that sync's result.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -14,8 +13,7 @@ use tokio::sync::watch;
 use crate::api::{ApiClient, RequestLimit};
 use crate::capabilities::HostState;
 use crate::db::writer::StoreWriter;
-use crate::db::{LazyStore, Store};
-use crate::lock::{self, SyncLock};
+use crate::db::{LazyStore, Location, SyncStore};
 use crate::model::{Phase, SyncError, SyncRequest, SyncResult};
 use crate::observe::Observer;
 use crate::runtime::EngineRuntime;
@@ -24,7 +22,7 @@ use crate::runtime::EngineRuntime;
 pub struct Settings {
     pub base_url: String,
     pub token: String,
-    pub db_path: PathBuf,
+    pub location: Location,
     pub customer_id: i64,
     /// Requests in flight at once, shared by every customer's syncs in this process.
     pub in_flight: RequestLimit,
@@ -66,27 +64,20 @@ impl SyncService {
         &self.runtime
     }
 
-    /// This customer's sync lock in this database.
-    pub fn lock_path(&self) -> PathBuf {
-        lock::path_for(&self.settings.db_path, self.settings.customer_id)
-    }
-
-    pub fn db_path(&self) -> &Path {
-        &self.settings.db_path
+    pub fn location(&self) -> &Location {
+        &self.settings.location
     }
 
     /// Runs `read` on the database, off the async threads; `None` if there is no
     /// database yet.
     pub async fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+        read: impl FnOnce(&mut dyn SyncStore, &Location) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<Option<T>> {
-        let (path, customer_id) = (self.settings.db_path.clone(), self.settings.customer_id);
-        let task = tokio::task::spawn_blocking(move || {
-            if !path.is_file() {
-                return Ok(None);
-            }
-            read(&Store::open_existing(&path, customer_id)?).map(Some)
+        let (location, customer_id) = (self.settings.location.clone(), self.settings.customer_id);
+        let task = tokio::task::spawn_blocking(move || match location.open_existing(customer_id)? {
+            Some(mut store) => read(store.as_mut(), &location).map(Some),
+            None => Ok(None),
         });
         task.await?
     }
@@ -134,8 +125,8 @@ impl SyncService {
         let settings = &self.settings;
         let api =
             ApiClient::new(&settings.base_url, &settings.token, settings.in_flight.clone(), settings.request_timeout)?;
-        let db = StoreWriter::spawn(LazyStore::new(settings.db_path.clone(), settings.customer_id));
-        let lock = SyncLock::new(self.lock_path(), settings.lock_timeout);
+        let db = StoreWriter::spawn(LazyStore::new(settings.location.clone(), settings.customer_id));
+        let lock = settings.location.sync_lock(settings.customer_id, settings.lock_timeout);
         let state = HostState::new(api, db, lock, observer, self.stop_reason.clone());
         let (outcome, mut state) = self.runtime.execute(state, call).await;
         if let Err(trap) = &outcome {

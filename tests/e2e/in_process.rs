@@ -35,7 +35,7 @@ async fn twenty_concurrent_requests_share_syncs_and_never_block_the_runtime() {
     let settings = Settings {
         base_url: account.sim.base_url(),
         token: account.sim.token().to_string(),
-        db_path: account.db(),
+        location: testio_sync::db::Location::Sqlite(account.db()),
         customer_id: 1,
         in_flight: testio_sync::api::request_limit(10),
         lock_timeout: Duration::ZERO,

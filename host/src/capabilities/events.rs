@@ -20,7 +20,7 @@ impl Host for HostState {
         self.observer.progress(&update);
         if let (Some(run_id), Some(_)) = (self.open_run, update.product_id) {
             // Dates the end of a sync that gets interrupted; a failed write shows at the next flush.
-            let _ = self.db.write(move |db| db.touch_run(run_id).map_err(|e| e.to_string()));
+            let _ = self.db.write(move |db| db.touch_run(run_id).map_err(|e| format!("{e:#}")));
         }
         Ok(())
     }
@@ -36,7 +36,7 @@ impl Host for HostState {
         let phases = phases.join(",");
         // The sync log is kept whatever became of earlier writes: only this job's outcome counts.
         let started =
-            self.db.read_own(move |db| db.start_run(trigger.name(), &phases).map_err(|e| e.to_string())).await;
+            self.db.read_own(move |db| db.start_run(trigger.name(), &phases).map_err(|e| format!("{e:#}"))).await;
         match started {
             Ok(run_id) => {
                 self.open_run = Some(run_id);
@@ -57,7 +57,7 @@ impl Host for HostState {
         self.open_run = None;
         let outcome = outcome.map(SyncResult::from).map_err(SyncError::from);
         let finished =
-            self.db.read_own(move |db| db.finish_run(run_id as i64, &outcome).map_err(|e| e.to_string())).await;
+            self.db.read_own(move |db| db.finish_run(run_id as i64, &outcome).map_err(|e| format!("{e:#}"))).await;
         if let Err(e) = finished {
             tracing::error!("could not record the end of the sync in the sync log: {e}");
         }

@@ -65,7 +65,7 @@ impl HostState {
     /// Closes the sync log row of a sync that ended without the engine closing it.
     pub fn close_open_run(&mut self, status: &'static str, message: String) {
         if let Some(run_id) = self.open_run.take() {
-            let closed = self.db.write(move |db| db.close_run(run_id, status, &message).map_err(|e| e.to_string()));
+            let closed = self.db.write(move |db| db.close_run(run_id, status, &message).map_err(|e| format!("{e:#}")));
             if let Err(e) = closed {
                 tracing::error!("could not close sync {run_id} in the sync log: {e}");
             }

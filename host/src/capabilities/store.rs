@@ -79,8 +79,9 @@ impl Host for HostState {
         &mut self,
         product_ids: Vec<u64>,
     ) -> wasmtime::Result<Result<Vec<wit::TestsCoverage>, String>> {
-        let read =
-            move |db: &mut crate::db::Store| db.tests_coverage(&product_ids).map_err(|e| db_error("coverage", e));
+        let read = move |db: &mut dyn crate::db::SyncStore| {
+            db.tests_coverage(&product_ids).map_err(|e| db_error("coverage", e))
+        };
         let coverage = self.db.read(read).await;
         Ok(coverage.map(|list| list.into_iter().map(Into::into).collect()))
     }
@@ -97,9 +98,9 @@ impl Host for HostState {
         &mut self,
         product_ids: Vec<u64>,
     ) -> wasmtime::Result<Result<Vec<wit::ProblemRange>, String>> {
-        let read = move |db: &mut crate::db::Store| {
+        let read = move |db: &mut dyn crate::db::SyncStore| {
             let rows =
-                db.problem_ranges(&product_ids).map_err(|e| format!("could not read the problem ranges: {e}"))?;
+                db.problem_ranges(&product_ids).map_err(|e| format!("could not read the problem ranges: {e:#}"))?;
             Ok(rows.iter().map(problem_range).collect())
         };
         Ok(self.db.read(read).await)
@@ -134,17 +135,17 @@ impl Host for HostState {
         since: Option<Timestamp>,
         written_before: Timestamp,
     ) -> wasmtime::Result<Result<Vec<wit::StoredTest>, String>> {
-        let read = move |db: &mut crate::db::Store| {
+        let read = move |db: &mut dyn crate::db::SyncStore| {
             db.tests_to_recheck(&product_ids, &final_statuses, since, written_before)
-                .map_err(|e| format!("could not read the tests to re-check: {e}"))
+                .map_err(|e| format!("could not read the tests to re-check: {e:#}"))
         };
         let due = self.db.read(read).await;
         Ok(due.map(|list| list.into_iter().map(Into::into).collect()))
     }
 
     async fn remove_tests(&mut self, ids: Vec<u64>) -> wasmtime::Result<Result<u32, String>> {
-        let remove = move |db: &mut crate::db::Store| {
-            db.remove_tests(&ids).map_err(|e| format!("could not remove the tests the API no longer returns: {e}"))
+        let remove = move |db: &mut dyn crate::db::SyncStore| {
+            db.remove_tests(&ids).map_err(|e| format!("could not remove the tests the API no longer returns: {e:#}"))
         };
         Ok(self.db.read(remove).await)
     }
@@ -154,9 +155,9 @@ impl Host for HostState {
         product_ids: Vec<u64>,
         since: Option<Timestamp>,
     ) -> wasmtime::Result<Result<Vec<wit::BugCandidate>, String>> {
-        let read = move |db: &mut crate::db::Store| {
+        let read = move |db: &mut dyn crate::db::SyncStore| {
             db.bug_candidates(&product_ids, since)
-                .map_err(|e| format!("could not read the tests whose bugs to fetch: {e}"))
+                .map_err(|e| format!("could not read the tests whose bugs to fetch: {e:#}"))
         };
         let candidates = self.db.read(read).await;
         Ok(candidates.map(|list| list.into_iter().map(Into::into).collect()))
@@ -181,9 +182,9 @@ impl Host for HostState {
         written_before: Timestamp,
     ) -> wasmtime::Result<Result<u32, String>> {
         let kind = EntityKind::from(kind);
-        let sweep = move |db: &mut crate::db::Store| {
+        let sweep = move |db: &mut dyn crate::db::SyncStore| {
             db.sweep(kind, product_ids.as_deref(), since, written_before)
-                .map_err(|e| format!("could not delete the rows the API no longer returns: {e}"))
+                .map_err(|e| format!("could not delete the rows the API no longer returns: {e:#}"))
         };
         Ok(self.db.read(sweep).await)
     }
@@ -193,8 +194,8 @@ impl Host for HostState {
     }
 }
 
-fn db_error(what: &str, error: rusqlite::Error) -> String {
-    format!("could not write {what} to the database: {error}")
+fn db_error(what: &str, error: anyhow::Error) -> String {
+    format!("could not write {what} to the database: {error:#}")
 }
 
 /// A stored range as the engine sees it.

@@ -65,7 +65,8 @@ impl Schedule {
     }
 
     /// The customers this process serves (`--customer`'s, else every active one), each with
-    /// its service, what it syncs and its scheduler.
+    /// its service, what it syncs and its scheduler. Blocking (it may read a PostgreSQL
+    /// mirror): call it in `block_in_place`.
     pub fn fleet(&self, target: &Target) -> anyhow::Result<Fleet> {
         let db = target.database()?;
         let customers = target.customers(&db, target.customer.customer.is_none())?;
@@ -78,7 +79,7 @@ impl Schedule {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let fleet = args.schedule.fleet(&args.target)?;
+    let fleet = tokio::task::block_in_place(|| args.schedule.fleet(&args.target))?;
     let scheduled: Vec<String> = fleet
         .members()
         .iter()

@@ -4,8 +4,7 @@ use serde_json::json;
 
 use super::status::Database;
 use super::{Exit, output};
-use crate::db::status::SyncRecord;
-use crate::lock;
+use crate::db::status::{SyncRecord, current_history};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,8 +19,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let (path, store) = args.database.open()?;
-    let syncs = store.current_history(args.limit, &lock::path_for(&path, store.customer_id()))?;
+    let (location, mut store) = args.database.open()?;
+    let syncs = current_history(store.as_mut(), args.limit, &location)?;
     if args.json {
         output::line(json!(syncs))?;
         return Ok(Exit::Success);

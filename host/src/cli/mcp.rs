@@ -28,7 +28,7 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let fleet = Arc::new(args.schedule.fleet(&args.target)?);
+    let fleet = Arc::new(tokio::task::block_in_place(|| args.schedule.fleet(&args.target))?);
     let server = SyncServer::new(fleet.clone());
     let scheduled: Vec<String> = fleet
         .members()

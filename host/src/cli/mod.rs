@@ -142,9 +142,11 @@ pub fn main() -> ExitCode {
     let exit = runtime.block_on(async {
         match cli.command {
             Command::Sync(args) => sync::run(args).await,
-            Command::Status(args) => status::run(args),
-            Command::History(args) => history::run(args),
-            Command::Problems(args) => problems::run(args),
+            // Blocking: they may read a PostgreSQL mirror, whose client must not run on an
+            // async thread.
+            Command::Status(args) => tokio::task::block_in_place(|| status::run(args)),
+            Command::History(args) => tokio::task::block_in_place(|| history::run(args)),
+            Command::Problems(args) => tokio::task::block_in_place(|| problems::run(args)),
             Command::Customer(args) => customer::run(args).await,
             Command::Mcp(args) => mcp::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,

@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let (_, store) = args.database.open()?;
+    let (_, mut store) = args.database.open()?;
     let rows = store.problem_ranges(&[])?;
     if args.json {
         output::line(serde_json::to_string(&rows)?)?;

@@ -1,12 +1,12 @@
 //! Settings several commands take, each checked by clap as it parses the flag or the
 //! environment variable.
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::api::{RequestLimit, request_limit};
 pub use crate::config::whole_number;
 use crate::customers::{self, Customer};
+use crate::db::Location;
 
 /// Whose rows to read and write.
 #[derive(clap::Args)]
@@ -24,7 +24,7 @@ pub struct CustomerArgs {
 
 impl CustomerArgs {
     /// The customer these arguments name in the database at `db`.
-    pub fn resolve(&self, db: &Path) -> anyhow::Result<Customer> {
+    pub fn resolve(&self, db: &Location) -> anyhow::Result<Customer> {
         let customer = customers::resolve(db, self.customer.as_deref())?;
         Ok(self.with_overrides(customer))
     }

@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use serde_json::json;
 
 use super::shared::CustomerArgs;
 use super::{Exit, output};
-use crate::config::DbPath;
-use crate::db::Store;
-use crate::lock;
+use crate::config::Mirror;
+use crate::db::status::current_history;
+use crate::db::{Location, SyncStore};
 use crate::runtime::EngineRuntime;
 
 #[derive(clap::Args)]
@@ -23,39 +25,46 @@ pub struct Args {
 /// An existing database to read; shared with `history` and `problems`.
 #[derive(clap::Args)]
 pub struct Database {
-    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, value_name = "PATH")]
+    /// The database: a SQLite file, or a postgres://user@host/db URL
+    /// [env: TESTIO_DB_URL, TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     #[command(flatten)]
     customer: CustomerArgs,
 }
 
 impl Database {
-    pub fn open(&self) -> anyhow::Result<(PathBuf, Store)> {
-        let db = DbPath::resolve(self.db.as_deref())?;
+    /// Blocking (it may connect to a server): the read commands run in `block_in_place`.
+    pub fn open(&self) -> anyhow::Result<(Location, Box<dyn SyncStore>)> {
+        let db = Mirror::resolve(self.db.as_deref())?;
         db.check_existing()?;
-        let customer = self.customer.resolve(&db.path)?;
-        let store = Store::open_existing(&db.path, customer.customer_id)?;
-        Ok((db.path, store))
+        let location = db.location();
+        let customer = self.customer.resolve(&location)?;
+        let store = location.open_existing(customer.customer_id)?;
+        // `check_existing` found the file; only a file can be missing.
+        let store = store.with_context(|| format!("there is no database at {location}"))?;
+        Ok((location, store))
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let (path, store) = args.database.open()?;
+    let (location, mut store) = args.database.open()?;
     let counts = store.row_counts()?;
-    let lock_path = lock::path_for(&path, store.customer_id());
-    let last = store.current_history(1, &lock_path)?.pop();
+    let last = current_history(store.as_mut(), 1, &location)?.pop();
     let last_completed = store.metadata("last_sync_completed")?;
-    let lock = EngineRuntime::load()?.lock_status(&lock_path)?;
+    let runtime = EngineRuntime::load()?;
+    let lock = tokio::runtime::Handle::current().block_on(runtime.lock_status(&location, store.customer_id()))?;
     if args.json {
         let tables: serde_json::Map<String, serde_json::Value> =
             counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect();
         let holder = lock.held.then_some(&lock.line);
-        output::line(json!({ "db_path": path, "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
-                    "last_sync_completed": last_completed, "lock_holder": holder }))?;
+        output::line(
+            json!({ "db_path": location.to_string(), "customer_id": store.customer_id(), "rows": tables, "last_sync": last,
+                    "last_sync_completed": last_completed, "lock_holder": holder }),
+        )?;
         return Ok(Exit::Success);
     }
-    output::line(format_args!("Database: {}", path.display()))?;
+    output::line(format_args!("Database: {location}"))?;
     for (table, count) in counts {
         output::line(format_args!("  {table:<16} {count:>9}"))?;
     }

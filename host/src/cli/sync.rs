@@ -1,6 +1,6 @@
 //! `testio-sync sync`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,8 +9,9 @@ use clap::ValueEnum;
 use super::shared::{ApiLimits, CustomerArgs, Freshness, whole_number};
 use super::{Exit, report};
 use crate::api::RequestLimit;
-use crate::config::{self, DbPath, ProductIds};
+use crate::config::{self, Mirror, ProductIds};
 use crate::customers::{self, Customer};
+use crate::db::Location;
 use crate::model::{EntityKind, Options, Phase, Scope, SyncRequest, Trigger};
 use crate::runtime::EngineRuntime;
 use crate::service::{Settings, SyncService};
@@ -62,8 +63,9 @@ pub struct Args {
 /// Where to sync from and to; shared with `daemon` and `mcp`.
 #[derive(clap::Args)]
 pub struct Target {
-    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, value_name = "PATH")]
+    /// The database: a SQLite file, or a postgres://user@host/db URL for a shared mirror
+    /// [env: TESTIO_DB_URL, TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// The Customer API base URL
     #[arg(long, env = "TESTIO_CUSTOMER_API_BASE_URL", default_value = config::DEFAULT_BASE_URL, value_name = "URL")]
@@ -97,18 +99,18 @@ impl Target {
     /// The database, checked before anything runs. An existing one is opened and brought
     /// up to date here, so that one this binary cannot use (newer, damaged, a migration that
     /// fails) is one error, before any sync starts.
-    pub fn database(&self) -> anyhow::Result<PathBuf> {
-        let db = DbPath::resolve(self.db.as_deref())?;
+    /// Blocking (it may connect to a server): not on an async thread.
+    pub fn database(&self) -> anyhow::Result<Location> {
+        let db = Mirror::resolve(self.db.as_deref())?;
         db.check_for_sync()?;
-        if std::fs::metadata(&db.path).is_ok_and(|m| m.len() > 0) {
-            crate::db::upgrade(&db.path)?;
-        }
-        Ok(db.path)
+        let location = db.location();
+        location.upgrade()?;
+        Ok(location)
     }
 
     /// The customers to serve: the one `--customer` names (or the default), or, with
     /// `all`, every active one.
-    pub fn customers(&self, db: &Path, all: bool) -> anyhow::Result<Vec<Customer>> {
+    pub fn customers(&self, db: &Location, all: bool) -> anyhow::Result<Vec<Customer>> {
         if !all {
             return Ok(vec![self.customer.resolve(db)?]);
         }
@@ -118,13 +120,13 @@ impl Target {
     }
 
     /// One customer's settings; every customer's syncs share `in_flight`.
-    pub fn settings(&self, customer: &Customer, db_path: &Path, in_flight: RequestLimit) -> anyhow::Result<Settings> {
+    pub fn settings(&self, customer: &Customer, db: &Location, in_flight: RequestLimit) -> anyhow::Result<Settings> {
         let base_url = customer.base_url.clone().unwrap_or_else(|| self.base_url.clone());
         crate::api::base_url_with_slash(&base_url)?;
         Ok(Settings {
             base_url,
             token: customers::token_for(customer)?,
-            db_path: db_path.to_path_buf(),
+            location: db.clone(),
             customer_id: customer.customer_id,
             in_flight,
             request_timeout: self.limits.request_timeout(),
@@ -133,7 +135,7 @@ impl Target {
     }
 
     /// A sync service per customer, sharing one engine runtime and one request limit.
-    pub fn services(&self, customers: Vec<Customer>, db: &Path) -> anyhow::Result<Vec<(Customer, SyncService)>> {
+    pub fn services(&self, customers: Vec<Customer>, db: &Location) -> anyhow::Result<Vec<(Customer, SyncService)>> {
         let runtime = Arc::new(EngineRuntime::load()?);
         let in_flight = self.limits.request_limit();
         customers
@@ -147,7 +149,8 @@ impl Target {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let services = match prepare(&args) {
+    // Blocking: it may read a PostgreSQL mirror, whose client must not run on an async thread.
+    let services = match tokio::task::block_in_place(|| prepare(&args)) {
         Ok(services) => services,
         Err(e) => return Err(report::not_started(e, args.json)),
     };

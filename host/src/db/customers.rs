@@ -2,11 +2,10 @@
 //! Every change runs in one IMMEDIATE transaction: it takes the write lock at `BEGIN`, so
 //! what it read cannot change before it writes.
 
-use std::path::Path;
-
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
+use super::Location;
 use super::columns::now_column;
 use crate::customers::Customer;
 use crate::tokens;
@@ -38,17 +37,22 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
 
 impl Registry {
     /// Opens the database, creating it if needed, and brings its schema up to date.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        Ok(Self { conn: super::connect(path, OpenFlags::SQLITE_OPEN_CREATE)? })
+    pub fn open(at: &Location) -> anyhow::Result<Self> {
+        match at {
+            Location::Sqlite(path) => Ok(Self { conn: super::connect(path, OpenFlags::SQLITE_OPEN_CREATE)? }),
+            Location::Postgres(_) => bail!("the customer registry is not available on {at} yet; use a SQLite --db"),
+        }
     }
 
     /// The registry of an existing database; `None` when there is no file, which is an
     /// empty registry. Creates nothing.
-    pub fn read(path: &Path) -> anyhow::Result<Option<Self>> {
-        if !path.is_file() {
-            return Ok(None);
+    pub fn read(at: &Location) -> anyhow::Result<Option<Self>> {
+        match at {
+            Location::Sqlite(path) if path.is_file() => {
+                Ok(Some(Self { conn: super::connect(path, OpenFlags::empty())? }))
+            }
+            _ => Ok(None),
         }
-        Ok(Some(Self { conn: super::connect(path, OpenFlags::empty())? }))
     }
 
     pub fn list(&self) -> anyhow::Result<Vec<Customer>> {
@@ -314,7 +318,7 @@ mod tests {
 
     fn registry() -> (tempfile::TempDir, Registry) {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(&dir.path().join("cache.db")).unwrap();
+        let registry = Registry::open(&Location::Sqlite(dir.path().join("cache.db"))).unwrap();
         (dir, registry)
     }
 
@@ -426,7 +430,7 @@ mod tests {
     #[test]
     fn reading_a_missing_database_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Registry::read(&dir.path().join("cache.db")).unwrap().is_none());
+        assert!(Registry::read(&Location::Sqlite(dir.path().join("cache.db"))).unwrap().is_none());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

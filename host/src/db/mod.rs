@@ -6,6 +6,7 @@ pub mod bugs;
 pub mod columns;
 pub mod coverage;
 pub mod customers;
+pub mod location;
 pub mod pg;
 pub mod problems;
 pub mod recheck;
@@ -24,6 +25,7 @@ use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use backend::SyncStore;
+pub use location::Location;
 
 /// The store for one customer's rows in one database file.
 pub struct Store {
@@ -139,21 +141,21 @@ fn schema_version(conn: &Connection) -> anyhow::Result<usize> {
 /// The database, opened on first use, so that a sync refused before any write (a
 /// rejected token, a busy lock) never creates or touches it.
 pub struct LazyStore {
-    path: PathBuf,
+    location: Location,
     customer_id: i64,
-    store: Option<Store>,
+    store: Option<Box<dyn SyncStore>>,
 }
 
 impl LazyStore {
-    pub fn new(path: PathBuf, customer_id: i64) -> Self {
-        Self { path, customer_id, store: None }
+    pub fn new(location: Location, customer_id: i64) -> Self {
+        Self { location, customer_id, store: None }
     }
 
-    pub fn get(&mut self) -> Result<&mut Store, String> {
+    pub fn get(&mut self) -> Result<&mut dyn SyncStore, String> {
         if self.store.is_none() {
-            self.store = Some(Store::open(&self.path, self.customer_id).map_err(|e| format!("{e:#}"))?);
+            self.store = Some(self.location.open(self.customer_id).map_err(|e| format!("{e:#}"))?);
         }
-        Ok(self.store.as_mut().expect("opened above"))
+        Ok(self.store.as_deref_mut().expect("opened above"))
     }
 }
 

@@ -1,12 +1,9 @@
 //! What `status` and `history` report: row counts and the sync log.
 
-use std::path::Path;
-
 use rusqlite::params;
 use serde::Serialize;
 
-use super::Store;
-use crate::lock;
+use super::{Location, Store, SyncStore};
 
 pub const TABLES: [&str; 7] =
     ["products", "features", "tests", "test_features", "test_platforms", "sync_events", "sync_metadata"];
@@ -88,20 +85,21 @@ impl Store {
         })?;
         rows.collect()
     }
+}
 
-    /// The latest `limit` syncs as they stand, newest first, for `status`, `history` and MCP.
-    /// A row still `running` while no process holds the sync lock at `lock` belongs to a sync
-    /// whose process is gone (killed, crashed): it shows as `interrupted`, which the next sync
-    /// to take the lock records. The lock is read before and after the rows, so that a sync
-    /// starting in between is not taken for a dead one.
-    pub fn current_history(&self, limit: u32, lock: &Path) -> anyhow::Result<Vec<SyncRecord>> {
-        let free_before = !lock::is_held(lock)?;
-        let mut syncs = self.history(limit)?;
-        if free_before && !lock::is_held(lock)? {
-            syncs.iter_mut().filter(|s| s.status == "running").for_each(SyncRecord::mark_gone);
-        }
-        Ok(syncs)
+/// The latest `limit` syncs as they stand, newest first, for `status`, `history` and MCP.
+/// A row still `running` while no process holds its customer's sync lock belongs to a sync
+/// whose process is gone (killed, crashed): it shows as `interrupted`, which the next sync
+/// to take the lock records. The lock is read before and after the rows, so that a sync
+/// starting in between is not taken for a dead one. Blocking, as the store is.
+pub fn current_history(store: &mut dyn SyncStore, limit: u32, at: &Location) -> anyhow::Result<Vec<SyncRecord>> {
+    let customer = store.customer_id();
+    let free_before = !at.is_held(customer)?;
+    let mut syncs = store.history(limit)?;
+    if free_before && !at.is_held(customer)? {
+        syncs.iter_mut().filter(|s| s.status == "running").for_each(SyncRecord::mark_gone);
     }
+    Ok(syncs)
 }
 
 #[cfg(test)]
@@ -109,23 +107,22 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::lock::SyncLock;
     use crate::model::Trigger;
 
     #[tokio::test]
     async fn a_running_row_is_interrupted_only_while_nobody_holds_the_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("cache.db"), 1).unwrap();
+        let mut store = Store::open(&dir.path().join("cache.db"), 1).unwrap();
         store.start_run("cli", "products").unwrap();
-        let lock_path = lock::path_for(&dir.path().join("cache.db"), 1);
-        let status = |store: &Store| store.current_history(1, &lock_path).unwrap().remove(0).status;
-        assert_eq!(status(&store), "interrupted", "no lock file: nobody runs it");
+        let at = Location::Sqlite(dir.path().join("cache.db"));
+        let status = |store: &mut Store| current_history(store, 1, &at).unwrap().remove(0).status;
+        assert_eq!(status(&mut store), "interrupted", "no lock file: nobody runs it");
 
-        let mut held = SyncLock::new(lock_path.clone(), Duration::ZERO);
+        let mut held = at.sync_lock(1, Duration::ZERO);
         assert!(held.acquire(Trigger::Cli, Duration::from_secs(30)).await.is_ok());
-        assert_eq!(status(&store), "running");
+        assert_eq!(status(&mut store), "running");
         held.release();
-        let gone = store.current_history(1, &lock_path).unwrap().remove(0);
+        let gone = current_history(&mut store, 1, &at).unwrap().remove(0);
         assert_eq!(gone.status, "interrupted");
         let message = format!("its process (PID {}) is gone; the next sync closes it", std::process::id());
         assert_eq!(gone.error_message.as_deref(), Some(message.as_str()));

@@ -6,8 +6,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use super::LazyStore;
-use super::Store;
+use super::{LazyStore, SyncStore};
 
 type Job = Box<dyn FnOnce(&mut LazyStore) + Send>;
 
@@ -28,7 +27,10 @@ impl StoreWriter {
     }
 
     /// Queues a write. Fails at once if an earlier write failed.
-    pub fn write(&self, write: impl FnOnce(&mut Store) -> Result<(), String> + Send + 'static) -> Result<(), String> {
+    pub fn write(
+        &self,
+        write: impl FnOnce(&mut dyn SyncStore) -> Result<(), String> + Send + 'static,
+    ) -> Result<(), String> {
         self.check()?;
         let failure = self.failure.clone();
         self.send(Box::new(move |store| {
@@ -42,7 +44,7 @@ impl StoreWriter {
     /// for its answer. Fails if any earlier write failed.
     pub async fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&mut Store) -> Result<T, String> + Send + 'static,
+        read: impl FnOnce(&mut dyn SyncStore) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
         let value = self.read_own(read).await;
         self.check()?;
@@ -55,7 +57,7 @@ impl StoreWriter {
     /// end in the sync log: "could not record" only when that record failed.
     pub async fn read_own<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&mut Store) -> Result<T, String> + Send + 'static,
+        read: impl FnOnce(&mut dyn SyncStore) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.send(Box::new(move |store| {
@@ -94,7 +96,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_answers_for_itself_after_an_earlier_write_failed() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = StoreWriter::spawn(LazyStore::new(dir.path().join("cache.db"), 1));
+        let writer = StoreWriter::spawn(LazyStore::new(crate::db::Location::Sqlite(dir.path().join("cache.db")), 1));
         writer.write(|_| Err("an earlier page could not be written".to_string())).unwrap();
         assert_eq!(writer.read_own(|_| Ok(7)).await, Ok(7), "its own result");
         assert_eq!(writer.read(|_| Ok(7)).await, Err("an earlier page could not be written".to_string()));

@@ -62,8 +62,8 @@ pub fn path_for(db: &Path, customer_id: i64) -> PathBuf {
     dir.join(prefix + &name)
 }
 
-/// One sync's claim on the lock.
-pub struct SyncLock {
+/// One sync's claim on a file lock.
+pub struct FileLock {
     path: PathBuf,
     wait: Duration,
     /// When the first wait began.
@@ -77,7 +77,7 @@ struct Held {
     _hold: Arc<ProcessHold>,
 }
 
-impl SyncLock {
+impl FileLock {
     /// `wait` is how long `wait_for_release` may keep a sync waiting for another process.
     pub fn new(path: PathBuf, wait: Duration) -> Self {
         Self { path, wait, waiting_since: None, held: None }
@@ -110,6 +110,41 @@ impl SyncLock {
 
     pub fn release(&mut self) {
         self.held = None;
+    }
+}
+
+/// One sync's claim on its customer's lock, wherever the mirror is: a file lock beside a
+/// SQLite database, or an advisory lock in a PostgreSQL one. The same calls either way.
+pub enum SyncLock {
+    File(FileLock),
+    Postgres(pg::PgSyncLock),
+}
+
+impl SyncLock {
+    /// A file lock at `path` (see [`path_for`]).
+    pub fn file(path: PathBuf, wait: Duration) -> Self {
+        Self::File(FileLock::new(path, wait))
+    }
+
+    pub async fn acquire(&mut self, trigger: Trigger, beat_every: Duration) -> Result<LockFacts, AcquireError> {
+        match self {
+            Self::File(lock) => lock.acquire(trigger, beat_every).await,
+            Self::Postgres(lock) => lock.acquire(trigger, beat_every).await,
+        }
+    }
+
+    pub async fn wait_for_release(&mut self) -> bool {
+        match self {
+            Self::File(lock) => lock.wait_for_release().await,
+            Self::Postgres(lock) => lock.wait_for_release().await,
+        }
+    }
+
+    pub fn release(&mut self) {
+        match self {
+            Self::File(lock) => lock.release(),
+            Self::Postgres(lock) => lock.release(),
+        }
     }
 }
 
@@ -182,7 +217,7 @@ mod tests {
     #[tokio::test]
     async fn the_holder_record_names_this_process_and_is_cleared_on_release() {
         let (_dir, path) = lock_path();
-        let mut lock = SyncLock::new(path.clone(), Duration::ZERO);
+        let mut lock = FileLock::new(path.clone(), Duration::ZERO);
         let previous = lock.acquire(Trigger::Scheduler, BEAT).await.unwrap_or_else(|_| panic!("lock refused"));
         assert!(matches!(previous.holder, HolderRecord::Empty));
         let state = inspect(&path).unwrap().unwrap();
@@ -199,9 +234,9 @@ mod tests {
     #[tokio::test]
     async fn syncs_of_one_process_share_its_hold_and_take_turns() {
         let (_dir, path) = lock_path();
-        let mut first = SyncLock::new(path.clone(), Duration::ZERO);
+        let mut first = FileLock::new(path.clone(), Duration::ZERO);
         assert!(first.acquire(Trigger::Cli, BEAT).await.is_ok());
-        let mut second = SyncLock::new(path.clone(), Duration::ZERO);
+        let mut second = FileLock::new(path.clone(), Duration::ZERO);
         let waiting = tokio::spawn(async move { second.acquire(Trigger::Mcp, BEAT).await.is_ok() });
         // The second sync is parked on the turn until the first lets go.
         for _ in 0..100 {
@@ -215,8 +250,8 @@ mod tests {
     #[tokio::test]
     async fn any_wait_budget_counts_down_without_overflowing() {
         let (_dir, path) = lock_path();
-        assert!(SyncLock::new(path.clone(), Duration::MAX).wait_for_release().await, "a poll, not a panic");
-        assert!(!SyncLock::new(path, Duration::ZERO).wait_for_release().await, "no budget, no wait");
+        assert!(FileLock::new(path.clone(), Duration::MAX).wait_for_release().await, "a poll, not a panic");
+        assert!(!FileLock::new(path, Duration::ZERO).wait_for_release().await, "no budget, no wait");
     }
 
     #[test]

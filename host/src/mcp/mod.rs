@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-use crate::db::status::SyncRecord;
+use crate::db::status::{SyncRecord, current_history};
 use crate::fleet::{Fleet, Member};
 use crate::model::{Level, Phase, Progress, SyncRequest, Trigger};
 use crate::observe::{Milestones, Observer, trace_line};
@@ -230,7 +230,7 @@ impl SyncServer {
             customers.push(customer_status(member).await?);
         }
         let default = customer_status(chosen).await?;
-        Ok(Json(StatusReport { db_path: chosen.service.db_path().display().to_string(), default, customers }))
+        Ok(Json(StatusReport { db_path: chosen.service.location().to_string(), default, customers }))
     }
 
     #[tool(description = "The latest syncs from the sync log, newest first: when each started, its trigger (cli, \
@@ -245,8 +245,7 @@ impl SyncServer {
             return Err(input_error(format!("limit {limit} is out of range; give 1 to {MAX_HISTORY}")));
         }
         let member = self.member(request.customer.as_deref())?;
-        let lock_path = member.service.lock_path();
-        let read = member.service.read(move |store| store.current_history(limit, &lock_path));
+        let read = member.service.read(move |store, at| current_history(store, limit, at));
         let syncs = read.await.map_err(|e| tool_failure("the sync history", e))?;
         Ok(Json(HistoryReport { syncs: syncs.unwrap_or_default() }))
     }
@@ -264,14 +263,15 @@ impl ServerHandler for SyncServer {
 /// One customer's status: the last sync, when the last good one completed, the lock.
 async fn customer_status(member: &Member) -> Result<CustomerStatus, CallToolResult> {
     let service = &member.service;
-    let lock_path = service.lock_path();
-    let history_lock = lock_path.clone();
-    let read = service.read(move |store| {
-        Ok((store.current_history(1, &history_lock)?.pop(), store.metadata("last_sync_completed")?))
-    });
+    let read = service
+        .read(move |store, at| Ok((current_history(store, 1, at)?.pop(), store.metadata("last_sync_completed")?)));
     let (last_sync, last_sync_completed) =
         read.await.map_err(|e| tool_failure("the sync status", e))?.unwrap_or_default();
-    let lock = service.runtime().lock_status(&lock_path).map_err(|e| tool_failure("the sync lock", e))?;
+    let lock = service
+        .runtime()
+        .lock_status(service.location(), member.customer.customer_id)
+        .await
+        .map_err(|e| tool_failure("the sync lock", e))?;
     Ok(CustomerStatus {
         customer: member.name().to_string(),
         customer_id: member.customer.customer_id,

@@ -216,8 +216,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let api =
             ApiClient::new("http://127.0.0.1:9/v2", "t", crate::api::request_limit(1), Duration::from_secs(1)).unwrap();
-        let db = StoreWriter::spawn(LazyStore::new(dir.path().join("t.db"), 1));
-        let lock = SyncLock::new(dir.path().join("sync.lock"), Duration::ZERO);
+        let db = StoreWriter::spawn(LazyStore::new(crate::db::Location::Sqlite(dir.path().join("t.db")), 1));
+        let lock = SyncLock::file(dir.path().join("sync.lock"), Duration::ZERO);
         let state = HostState::new(api, db, lock, Box::<TracingObserver>::default(), Arc::default());
         // More ids than the guest's memory cap holds, past the host's own bound (`check`).
         let scope = Scope { product_ids: Some((1..=40_000_000).collect()), ..Scope::default() };

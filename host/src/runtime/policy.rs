@@ -2,15 +2,14 @@
 //! whose imports all trap: the functions call none, so a trap would be a contract breach,
 //! and a fresh instance costs tens of microseconds.
 
-use std::path::Path;
-
 use anyhow::Context;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use super::EngineRuntime;
 use crate::capabilities::bindings::{SyncEngine, SyncEnginePre};
-use crate::lock::{self, HolderRecord, LockFacts, ProcessState};
+use crate::db::Location;
+use crate::lock::{HolderRecord, LockFacts, ProcessState};
 use crate::model::{SyncRequest, Timestamp};
 
 /// Epoch ticks (100 ms each) a pure function may take before it is stopped as stuck.
@@ -45,11 +44,11 @@ impl EngineRuntime {
             .context("the sync engine could not describe the sync lock")
     }
 
-    /// Whether a process holds the lock at `path`, and the engine's line about it.
-    pub fn lock_status(&self, path: &Path) -> anyhow::Result<LockStatus> {
+    /// Whether a process holds `customer_id`'s lock at `at`, and the engine's line about it.
+    pub async fn lock_status(&self, at: &Location, customer_id: i64) -> anyhow::Result<LockStatus> {
+        // Its errors name the lock file, or the server and database, already.
+        let state = at.lock_state(customer_id).await?;
         let now = chrono::Utc::now().timestamp_millis();
-        // Its errors name the lock file already.
-        let state = lock::inspect(path)?;
         let (held, facts) = match state {
             Some(state) => (state.held, state.facts),
             None => (false, LockFacts { holder: HolderRecord::Empty, process: ProcessState::Unknown, heartbeat: now }),

@@ -3,8 +3,8 @@
 //! off) or read from stdin, and goes to the OS keyring. Everything is checked before
 //! anything is written: a refusal leaves the database and the keyring as they were.
 
+use crate::db::Location;
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -78,10 +78,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         false => Some(check_token(&customer, &token).await?),
     };
     db.check_for_sync()?;
-    let added = record(&db.path, &customer, &token, &keyring)?;
+    let added = record(&db.location(), &customer, &token, &keyring)?;
     report(&added, &token, checked)?;
     if args.customer_id.is_none() {
-        hint_unowned(&db.path, &added)?;
+        hint_unowned(&db.location(), &added)?;
     }
     Ok(Exit::Success)
 }
@@ -161,7 +161,7 @@ async fn check_token(customer: &Customer, token: &Token) -> anyhow::Result<usize
 
 /// Stores a typed token in the keyring, then the row; if the row cannot be recorded, the
 /// keyring gets back what it held.
-fn record(db: &Path, customer: &Customer, token: &Token, keyring: &Keyring) -> anyhow::Result<Customer> {
+fn record(db: &Location, customer: &Customer, token: &Token, keyring: &Keyring) -> anyhow::Result<Customer> {
     let add = || Registry::open(db)?.add(customer);
     if token.variable.is_some() {
         return add();
@@ -200,7 +200,7 @@ fn report(added: &Customer, token: &Token, checked: Option<usize>) -> anyhow::Re
 }
 
 /// Rows synced before under ids no customer owns stay theirs: say how to adopt them.
-fn hint_unowned(db: &Path, added: &Customer) -> anyhow::Result<()> {
+fn hint_unowned(db: &Location, added: &Customer) -> anyhow::Result<()> {
     let Some(registry) = Registry::read(db)? else { return Ok(()) };
     let unowned = registry.unowned_ids()?;
     if let Some(first) = unowned.first() {
@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn a_typed_token_goes_to_the_keyring_and_never_to_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("cache.db");
+        let db = Location::Sqlite(dir.path().join("cache.db"));
         let keyring = Keyring::with_store(mock::Store::new().unwrap());
         let added = record(&db, &acme(), &typed("tok-typed-1"), &keyring).unwrap();
         assert!(added.default, "the first customer is the default");
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn a_row_that_cannot_be_recorded_gives_the_keyring_back_what_it_held() {
         let dir = tempfile::tempdir().unwrap();
-        let nowhere = dir.path().join("missing").join("cache.db");
+        let nowhere = Location::Sqlite(dir.path().join("missing").join("cache.db"));
         let keyring = Keyring::with_store(mock::Store::new().unwrap());
         assert!(record(&nowhere, &acme(), &typed("tok-new"), &keyring).is_err());
         assert_eq!(keyring.get("acme").unwrap(), None, "nothing was there before");

@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         output::line(format_args!(
             "No customers in {}: commands sync the unnamed customer of TESTIO_CUSTOMER_API_TOKEN. Add one with \
              `testio-sync customer add NAME`.",
-            db.path.display()
+            db.location()
         ))?;
         return Ok(Exit::Success);
     }

@@ -9,7 +9,7 @@ mod remove;
 use std::path::PathBuf;
 
 use super::Exit;
-use crate::config::DbPath;
+use crate::config::Mirror;
 use crate::db::customers::Registry;
 
 #[derive(clap::Args)]
@@ -43,34 +43,33 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 /// The database the registry is in.
 #[derive(clap::Args)]
 struct Database {
-    /// The database file [env: TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
-    #[arg(long, value_name = "PATH")]
+    /// The database: a SQLite file, or a postgres://user@host/db URL
+    /// [env: TESTIO_DB_URL, TESTIO_DB_PATH] [default: ~/.testio-mcp/cache.db]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
 }
 
 impl Database {
-    fn path(&self) -> anyhow::Result<DbPath> {
-        DbPath::resolve(self.db.as_deref())
-    }
-
     /// The registry, checked as `status` checks a database; `None` when there is no database
-    /// yet (no customers). Creates nothing.
-    fn existing(&self) -> anyhow::Result<(DbPath, Option<Registry>)> {
-        let db = self.path()?;
-        if !db.path.exists() {
+    /// file yet (no customers). Creates nothing.
+    fn existing(&self) -> anyhow::Result<(Mirror, Option<Registry>)> {
+        let db = Mirror::resolve(self.db.as_deref())?;
+        if let Mirror::File(file) = &db
+            && !file.path.exists()
+        {
             return Ok((db, None));
         }
         db.check_existing()?;
-        let registry = Registry::read(&db.path)?;
+        let registry = Registry::read(&db.location())?;
         Ok((db, registry))
     }
 
     /// The registry of an existing database; with none, the error that there is no customer
     /// `name`.
-    fn registry_for(&self, name: &str) -> anyhow::Result<(DbPath, Registry)> {
+    fn registry_for(&self, name: &str) -> anyhow::Result<(Mirror, Registry)> {
         match self.existing()? {
             (db, Some(registry)) => Ok((db, registry)),
-            (db, None) => Err(crate::customers::unregistered(&db.path, name)),
+            (db, None) => Err(crate::customers::unregistered(&db.location(), name)),
         }
     }
 }

@@ -1,14 +1,14 @@
 //! `testio-sync customer remove NAME`: takes a customer out of the registry. Its synced rows
 //! stay, for `customer add NAME --customer-id ID` to take back, unless --purge deletes them.
 
-use std::path::Path;
+use crate::db::Location;
 use std::time::Duration;
 
 use anyhow::bail;
 
 use super::Database;
 use crate::cli::{Exit, output};
-use crate::lock::{self, AcquireError, HolderRecord, SyncLock};
+use crate::lock::{AcquireError, HolderRecord, SyncLock};
 use crate::model::Trigger;
 use crate::tokens::{KEYRING_SERVICE, Keyring};
 
@@ -41,12 +41,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             "its {rows} synced rows (local id {id}) are kept; `testio-sync customer add {name} --customer-id {id}` takes them back"
         )
     };
-    output::note(format_args!("Removing customer {name} from {}: {fate}.", db.path.display()));
+    output::note(format_args!("Removing customer {name} from {}: {fate}.", db.location()));
     if !args.yes {
         output::confirm(&format!("removing customer {name}"), "Nothing was removed")?;
     }
     // A purge must not race a sync of this customer, which would write rows back.
-    let _held = if args.purge { Some(hold_sync_lock(&db.path, id).await?) } else { None };
+    let _held = if args.purge { Some(hold_sync_lock(&db.location(), id).await?) } else { None };
     registry.remove(name, args.purge)?;
     let done = if args.purge { "deleted" } else { "kept" };
     output::line(format_args!("Removed customer {name}; its {rows} synced rows (local id {id}) were {done}."))?;
@@ -55,9 +55,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 }
 
 /// The sync lock, taken without waiting: a running sync is a reason to stop, not to wait.
-async fn hold_sync_lock(db: &Path, customer_id: i64) -> anyhow::Result<SyncLock> {
-    let path = lock::path_for(db, customer_id);
-    let mut held = SyncLock::new(path.clone(), Duration::ZERO);
+async fn hold_sync_lock(db: &Location, customer_id: i64) -> anyhow::Result<SyncLock> {
+    let mut held = db.sync_lock(customer_id, Duration::ZERO);
     match held.acquire(Trigger::Cli, HEARTBEAT).await {
         Ok(_) => Ok(held),
         Err(AcquireError::Held(facts)) => {
@@ -65,7 +64,7 @@ async fn hold_sync_lock(db: &Path, customer_id: i64) -> anyhow::Result<SyncLock>
                 HolderRecord::Written(h) => format!("PID {}, {}", h.pid, h.command),
                 _ => "holder unknown".to_string(),
             };
-            bail!("a sync holds the lock {} ({holder}); try again once it ends. Nothing was removed", path.display())
+            bail!("a sync holds the lock of {db} ({holder}); try again once it ends. Nothing was removed")
         }
         Err(AcquireError::Unavailable(why)) => bail!("{why}. Nothing was removed"),
     }

@@ -57,8 +57,7 @@ struct Conn {
 impl PgStore {
     /// Connects and brings the schema up to date.
     pub fn open(target: Arc<PgTarget>, customer_id: i64) -> Result<Self> {
-        let mut client = target.connect()?;
-        client.batch_execute(&schema::script()).map_err(|e| target.fail(e.into()))?;
+        let mut client = migrated(&target)?;
         // A crash of the server may lose the last commits, never their order or
         // consistency: the trade SQLite's `synchronous=NORMAL` makes. This session only.
         client
@@ -71,6 +70,18 @@ impl PgStore {
     fn run<T>(&mut self, work: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
         work(&mut self.conn).map_err(|e| self.target.fail(e))
     }
+}
+
+/// Connects and brings the schema up to date, without reading any rows: a sync does this
+/// before it starts, so that a mirror it cannot reach or use is one error, up front.
+pub fn upgrade(target: &PgTarget) -> Result<()> {
+    migrated(target).map(drop)
+}
+
+fn migrated(target: &PgTarget) -> Result<Client> {
+    let mut client = target.connect()?;
+    client.batch_execute(&schema::script()).map_err(|e| target.fail(e.into()))?;
+    Ok(client)
 }
 
 impl Conn {
