@@ -42,12 +42,14 @@ impl Customer {
 /// `name`'s row, or with no name the registry's default; while the registry is empty (or
 /// there is no database yet), the implicit customer.
 pub fn resolve(db: &Location, name: Option<&str>) -> anyhow::Result<Customer> {
-    let registry = Registry::read(db)?;
-    match (name, registry) {
-        (Some(name), Some(registry)) => registry.named(name),
+    match (name, Registry::read(db)?) {
+        (Some(name), Some(mut registry)) => registry.named(name),
         (Some(name), None) => Err(unregistered(db, name)),
-        (None, Some(registry)) if !registry.is_empty()? => registry.the_default(),
-        (None, _) => implicit(),
+        (None, Some(mut registry)) => match registry.is_empty()? {
+            true => implicit(),
+            false => registry.the_default(),
+        },
+        (None, None) => implicit(),
     }
 }
 
@@ -62,7 +64,7 @@ pub fn unregistered(db: &Location, name: &str) -> anyhow::Error {
 /// Every active customer, by name; the implicit customer while the registry is empty.
 pub fn active(db: &Location) -> anyhow::Result<Vec<Customer>> {
     let customers = match Registry::read(db)? {
-        Some(registry) => registry.list()?,
+        Some(mut registry) => registry.list()?,
         None => Vec::new(),
     };
     if customers.is_empty() {

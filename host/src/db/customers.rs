@@ -1,12 +1,13 @@
-//! The customer registry: the `customers` table. Never a token (see `crate::tokens`).
-//! Every change runs in one IMMEDIATE transaction: it takes the write lock at `BEGIN`, so
+//! The customer registry: the `customers` table, in a SQLite file or a PostgreSQL mirror
+//! (one SQL text for both, see `portable.rs`). Never a token (see `crate::tokens`). Every
+//! change runs in one transaction that holds the registry's write lock from its start, so
 //! what it read cannot change before it writes.
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::Location;
 use super::columns::now_column;
+use super::portable::{Conn, Row, Value};
 use crate::customers::Customer;
 use crate::tokens;
 
@@ -16,9 +17,9 @@ pub const MAX_NAME_LEN: usize = 64;
 const COLUMNS: &str =
     "name, customer_id, base_url, product_ids, sync_since, refresh_interval_seconds, is_active, is_default";
 
-/// The registry in one database file.
+/// The registry in one database. Blocking: not on an async thread.
 pub struct Registry {
-    conn: Connection,
+    conn: Conn,
 }
 
 /// `^[a-z][a-z0-9_-]{0,63}$`: one spelling per name, safe in file names and log lines.
@@ -35,181 +36,171 @@ pub fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn text(value: &str) -> Value {
+    Value::Text(Some(value.to_string()))
+}
+
 impl Registry {
-    /// Opens the database, creating it if needed, and brings its schema up to date.
+    /// Opens the database, creating a SQLite file if needed, and brings its schema up to date.
     pub fn open(at: &Location) -> anyhow::Result<Self> {
-        match at {
-            Location::Sqlite(path) => Ok(Self { conn: super::connect(path, OpenFlags::SQLITE_OPEN_CREATE)? }),
-            Location::Postgres(_) => bail!("the customer registry is not available on {at} yet; use a SQLite --db"),
-        }
+        Ok(Self { conn: Conn::open(at, true)? })
     }
 
-    /// The registry of an existing database; `None` when there is no file, which is an
-    /// empty registry. Creates nothing.
+    /// The registry of an existing database; `None` when there is no SQLite file, which is
+    /// an empty registry. Creates nothing.
     pub fn read(at: &Location) -> anyhow::Result<Option<Self>> {
         match at {
-            Location::Sqlite(path) if path.is_file() => {
-                Ok(Some(Self { conn: super::connect(path, OpenFlags::empty())? }))
-            }
-            _ => Ok(None),
+            Location::Sqlite(path) if !path.is_file() => Ok(None),
+            _ => Ok(Some(Self { conn: Conn::open(at, false)? })),
         }
     }
 
-    pub fn list(&self) -> anyhow::Result<Vec<Customer>> {
-        let sql = format!("SELECT {COLUMNS} FROM customers ORDER BY name");
-        let mut statement = self.conn.prepare(&sql)?;
-        let rows = statement.query_map([], customer)?;
-        rows.collect::<rusqlite::Result<_>>().context("could not read the customers")
+    pub fn list(&mut self) -> anyhow::Result<Vec<Customer>> {
+        let rows = self.conn.rows(&format!("SELECT {COLUMNS} FROM customers ORDER BY name"), &[]);
+        rows.and_then(|rows| rows.iter().map(customer).collect()).context("could not read the customers")
     }
 
-    pub fn is_empty(&self) -> anyhow::Result<bool> {
-        Ok(self.conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM customers)", [], |r| r.get(0))?)
+    pub fn is_empty(&mut self) -> anyhow::Result<bool> {
+        is_empty(&mut self.conn)
     }
 
-    pub fn get(&self, name: &str) -> anyhow::Result<Option<Customer>> {
-        get(&self.conn, name)
+    pub fn get(&mut self, name: &str) -> anyhow::Result<Option<Customer>> {
+        get(&mut self.conn, name)
     }
 
     /// `name`'s row, or an error that lists the customers there are.
-    pub fn named(&self, name: &str) -> anyhow::Result<Customer> {
-        named(&self.conn, name)
+    pub fn named(&mut self, name: &str) -> anyhow::Result<Customer> {
+        named(&mut self.conn, name)
     }
 
     /// The default customer; an error naming the customers when none is.
-    pub fn the_default(&self) -> anyhow::Result<Customer> {
-        let sql = format!("SELECT {COLUMNS} FROM customers WHERE is_default = 1");
-        match self.conn.query_row(&sql, [], customer).optional()? {
-            Some(customer) => Ok(customer),
+    pub fn the_default(&mut self) -> anyhow::Result<Customer> {
+        match self.conn.row(&format!("SELECT {COLUMNS} FROM customers WHERE is_default"), &[])? {
+            Some(row) => customer(&row),
             None => bail!(
                 "no customer is the default (customers: {}); choose one with `testio-sync customer default NAME`",
-                names(&self.conn)?
+                names(&mut self.conn)?
             ),
         }
     }
 
     /// Why `new` cannot be added, naming what already exists; checked again by [`Self::add`].
-    pub fn check_new(&self, new: &Customer) -> anyhow::Result<()> {
-        check_new(&self.conn, new)
+    pub fn check_new(&mut self, new: &Customer) -> anyhow::Result<()> {
+        check_new(&mut self.conn, new)
     }
 
     /// The local id a new customer gets: above every id the registry and the sync log know,
     /// so that it never takes over rows synced before (1 in a fresh database).
-    pub fn next_customer_id(&self) -> anyhow::Result<i64> {
-        let highest: i64 = self.conn.query_row(
-            "SELECT MAX(COALESCE((SELECT MAX(customer_id) FROM customers), 0),
-                        COALESCE((SELECT MAX(customer_id) FROM sync_events), 0))",
-            [],
-            |r| r.get(0),
-        )?;
+    pub fn next_customer_id(&mut self) -> anyhow::Result<i64> {
+        let sql = "SELECT COALESCE(MAX(customer_id), 0) FROM
+                     (SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM sync_events) AS ids";
+        let highest = self.conn.row(sql, &[])?.context("no answer")?.int(0)?;
         highest.checked_add(1).context("every local customer id is taken; give one with --customer-id")
     }
 
     /// The local ids that hold synced rows but belong to no registered customer, lowest first.
-    pub fn unowned_ids(&self) -> anyhow::Result<Vec<i64>> {
-        let mut statement = self.conn.prepare(
-            "SELECT DISTINCT customer_id FROM sync_events
-             WHERE customer_id NOT IN (SELECT customer_id FROM customers) ORDER BY customer_id",
-        )?;
-        let ids = statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        Ok(ids)
+    pub fn unowned_ids(&mut self) -> anyhow::Result<Vec<i64>> {
+        let sql = "SELECT DISTINCT customer_id FROM sync_events
+                   WHERE customer_id NOT IN (SELECT customer_id FROM customers) ORDER BY customer_id";
+        self.conn.rows(sql, &[])?.iter().map(|row| row.int(0)).collect()
     }
 
     /// Records `new`; the first customer, or one added with `default`, becomes the default.
     /// Returns the row as stored.
     pub fn add(&mut self, new: &Customer) -> anyhow::Result<Customer> {
-        let tx = self.write()?;
-        check_new(&tx, new)?;
-        let first: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM customers)", [], |r| r.get(0))?;
-        let default = new.default || first;
-        if default {
-            tx.execute("UPDATE customers SET is_default = 0 WHERE is_default = 1", [])?;
-        }
-        let name = new.name.as_deref().context("a registered customer has a name")?;
-        let product_ids = new.product_ids.as_ref().map(serde_json::to_string).transpose()?;
-        let interval = new.interval_seconds.map(i64::try_from).transpose()?;
-        let now = now_column();
-        tx.execute(
-            &format!(
+        self.conn.write(|conn| {
+            check_new(conn, new)?;
+            let default = new.default || is_empty(conn)?;
+            if default {
+                conn.execute("UPDATE customers SET is_default = FALSE WHERE is_default", &[])?;
+            }
+            let name = new.name.as_deref().context("a registered customer has a name")?;
+            let product_ids = new.product_ids.as_ref().map(serde_json::to_string).transpose()?;
+            let interval = new.interval_seconds.map(i64::try_from).transpose()?;
+            let sql = format!(
                 "INSERT INTO customers (token_key, created_at, updated_at, {COLUMNS})
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            params![
-                tokens::token_key(name),
-                now,
-                name,
-                new.customer_id,
-                new.base_url,
-                product_ids,
-                new.since,
-                interval,
-                new.active,
-                default
-            ],
-        )
-        .context("could not record the customer")?;
-        let added = named(&tx, name)?;
-        tx.commit()?;
-        Ok(added)
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            );
+            let params = [
+                text(&tokens::token_key(name)),
+                text(&now_column()),
+                text(name),
+                Value::Int(Some(new.customer_id)),
+                Value::Text(new.base_url.clone()),
+                Value::Text(product_ids),
+                Value::Text(new.since.clone()),
+                Value::Int(interval),
+                Value::Bool(new.active),
+                Value::Bool(default),
+            ];
+            conn.execute(&sql, &params).context("could not record the customer")?;
+            named(conn, name)
+        })
     }
 
     /// Makes `name` the default; returns the previous default's name, if another.
     pub fn set_default(&mut self, name: &str) -> anyhow::Result<Option<String>> {
-        let tx = self.write()?;
-        named(&tx, name)?;
-        let previous: Option<String> =
-            tx.query_row("SELECT name FROM customers WHERE is_default = 1", [], |r| r.get(0)).optional()?;
-        tx.execute("UPDATE customers SET is_default = 0, updated_at = ?1 WHERE is_default = 1", [now_column()])?;
-        tx.execute(
-            "UPDATE customers SET is_default = 1, updated_at = ?2 WHERE name = ?1",
-            params![name, now_column()],
-        )?;
-        tx.commit()?;
-        Ok(previous.filter(|p| p != name))
+        self.conn.write(|conn| {
+            named(conn, name)?;
+            let previous =
+                conn.row("SELECT name FROM customers WHERE is_default", &[])?.map(|r| r.text(0)).transpose()?;
+            let now = text(&now_column());
+            conn.execute(
+                "UPDATE customers SET is_default = FALSE, updated_at = $1 WHERE is_default",
+                std::slice::from_ref(&now),
+            )?;
+            conn.execute(
+                "UPDATE customers SET is_default = TRUE, updated_at = $1 WHERE name = $2",
+                &[now, text(name)],
+            )?;
+            Ok(previous.filter(|p| p != name))
+        })
     }
 
     /// Checks that `name` may be removed: it exists, and it is not the default while other
     /// customers exist (they would have none). Returns its row.
-    pub fn check_removal(&self, name: &str) -> anyhow::Result<Customer> {
-        check_removal(&self.conn, name)
+    pub fn check_removal(&mut self, name: &str) -> anyhow::Result<Customer> {
+        check_removal(&mut self.conn, name)
     }
 
     /// Removes `name` from the registry and, with `purge`, every row synced under its local
     /// id in every table, the sync log included, all in one transaction.
     pub fn remove(&mut self, name: &str, purge: bool) -> anyhow::Result<Customer> {
-        let tx = self.write()?;
-        let removed = check_removal(&tx, name)?;
-        if purge {
-            for table in customer_tables(&tx)? {
-                tx.execute(&format!("DELETE FROM \"{table}\" WHERE customer_id = ?1"), [removed.customer_id])
-                    .with_context(|| format!("could not delete {name}'s rows from {table}"))?;
+        self.conn.write(|conn| {
+            let removed = check_removal(conn, name)?;
+            if purge {
+                for table in conn.customer_tables()? {
+                    let sql = format!("DELETE FROM \"{table}\" WHERE customer_id = $1");
+                    conn.execute(&sql, &[Value::Int(Some(removed.customer_id))])
+                        .with_context(|| format!("could not delete {name}'s rows from {table}"))?;
+                }
             }
-        }
-        tx.execute("DELETE FROM customers WHERE name = ?1", [name])?;
-        tx.commit()?;
-        Ok(removed)
+            conn.execute("DELETE FROM customers WHERE name = $1", &[text(name)])?;
+            Ok(removed)
+        })
     }
 
     /// How many rows the local id `customer_id` holds, over every table.
-    pub fn rows_of(&self, customer_id: i64) -> anyhow::Result<i64> {
+    pub fn rows_of(&mut self, customer_id: i64) -> anyhow::Result<i64> {
         let mut total = 0;
-        for table in customer_tables(&self.conn)? {
-            let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE customer_id = ?1");
-            total += self.conn.query_row(&sql, [customer_id], |r| r.get::<_, i64>(0))?;
+        for table in self.conn.customer_tables()? {
+            let sql = format!("SELECT COUNT(*) FROM \"{table}\" WHERE customer_id = $1");
+            total += self.conn.row(&sql, &[Value::Int(Some(customer_id))])?.context("no count")?.int(0)?;
         }
         Ok(total)
     }
-
-    fn write(&mut self) -> anyhow::Result<Transaction<'_>> {
-        Ok(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
-    }
 }
 
-fn get(conn: &Connection, name: &str) -> anyhow::Result<Option<Customer>> {
-    let sql = format!("SELECT {COLUMNS} FROM customers WHERE name = ?1");
-    Ok(conn.query_row(&sql, [name], customer).optional()?)
+fn is_empty(conn: &mut Conn) -> anyhow::Result<bool> {
+    conn.row("SELECT NOT EXISTS (SELECT 1 FROM customers)", &[])?.context("no answer")?.flag(0)
 }
 
-fn named(conn: &Connection, name: &str) -> anyhow::Result<Customer> {
+fn get(conn: &mut Conn, name: &str) -> anyhow::Result<Option<Customer>> {
+    let row = conn.row(&format!("SELECT {COLUMNS} FROM customers WHERE name = $1"), &[text(name)])?;
+    row.as_ref().map(customer).transpose()
+}
+
+fn named(conn: &mut Conn, name: &str) -> anyhow::Result<Customer> {
     match get(conn, name)? {
         Some(customer) => Ok(customer),
         None => bail!("there is no customer {name:?}; customers: {}", names(conn)?),
@@ -217,49 +208,47 @@ fn named(conn: &Connection, name: &str) -> anyhow::Result<Customer> {
 }
 
 /// `a, b (default)`, or `none yet (add one with …)`, for messages.
-fn names(conn: &Connection) -> anyhow::Result<String> {
-    let mut statement = conn.prepare("SELECT name, is_default FROM customers ORDER BY name")?;
-    let names: Vec<String> = statement
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
-        .map(|row| row.map(|(name, default)| if default { format!("{name} (default)") } else { name }))
-        .collect::<rusqlite::Result<_>>()?;
+fn names(conn: &mut Conn) -> anyhow::Result<String> {
+    let rows = conn.rows("SELECT name, is_default FROM customers ORDER BY name", &[])?;
+    let names = rows
+        .iter()
+        .map(|row| Ok(if row.flag(1)? { format!("{} (default)", row.text(0)?) } else { row.text(0)? }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if names.is_empty() {
         return Ok("none yet (add one with `testio-sync customer add NAME`)".to_string());
     }
     Ok(names.join(", "))
 }
 
-fn check_new(conn: &Connection, new: &Customer) -> anyhow::Result<()> {
+/// The name of the customer whose `column` is `value`, if any.
+fn owner(conn: &mut Conn, column: &str, value: Value) -> anyhow::Result<Option<String>> {
+    let row = conn.row(&format!("SELECT name FROM customers WHERE {column} = $1"), &[value])?;
+    row.map(|r| r.text(0)).transpose()
+}
+
+fn check_new(conn: &mut Conn, new: &Customer) -> anyhow::Result<()> {
     let name = new.name.as_deref().context("a registered customer has a name")?;
     check_name(name)?;
     if get(conn, name)?.is_some() {
         bail!("customer {name} already exists; customers: {}", names(conn)?);
     }
-    let key = tokens::token_key(name);
-    let twin: Option<String> =
-        conn.query_row("SELECT name FROM customers WHERE token_key = ?1", [&key], |r| r.get(0)).optional()?;
-    if let Some(twin) = twin {
+    if let Some(twin) = owner(conn, "token_key", text(&tokens::token_key(name)))? {
         bail!(
             "{name} would use the same token variable as {twin} ({}); choose another name; customers: {}",
             tokens::variable(name),
             names(conn)?
         );
     }
-    let owner: Option<String> = conn
-        .query_row("SELECT name FROM customers WHERE customer_id = ?1", [new.customer_id], |r| r.get(0))
-        .optional()?;
-    if let Some(owner) = owner {
+    if let Some(owner) = owner(conn, "customer_id", Value::Int(Some(new.customer_id)))? {
         bail!("local id {} already belongs to customer {owner}; choose another --customer-id", new.customer_id);
     }
     Ok(())
 }
 
-fn check_removal(conn: &Connection, name: &str) -> anyhow::Result<Customer> {
+fn check_removal(conn: &mut Conn, name: &str) -> anyhow::Result<Customer> {
     let customer = named(conn, name)?;
-    let others: Vec<String> = {
-        let mut statement = conn.prepare("SELECT name FROM customers WHERE name <> ?1 ORDER BY name")?;
-        statement.query_map([name], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-    };
+    let others = conn.rows("SELECT name FROM customers WHERE name <> $1 ORDER BY name", &[text(name)])?;
+    let others = others.iter().map(|row| row.text(0)).collect::<anyhow::Result<Vec<_>>>()?;
     if customer.default && !others.is_empty() {
         bail!(
             "{name} is the default customer; make another the default first (`testio-sync customer default NAME`; \
@@ -270,32 +259,18 @@ fn check_removal(conn: &Connection, name: &str) -> anyhow::Result<Customer> {
     Ok(customer)
 }
 
-/// Every table whose rows belong to a customer: those with a `customer_id` column, found in
-/// the schema so that a table added later is purged too.
-fn customer_tables(conn: &Connection) -> anyhow::Result<Vec<String>> {
-    let mut statement = conn.prepare(
-        "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c
-         WHERE m.type = 'table' AND c.name = 'customer_id' AND m.name <> 'customers' ORDER BY m.name",
-    )?;
-    let tables = statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    Ok(tables)
-}
-
-fn customer(row: &Row) -> rusqlite::Result<Customer> {
-    let product_ids: Option<String> = row.get(3)?;
-    let product_ids = product_ids
-        .map(|text| serde_json::from_str(&text))
-        .transpose()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?;
+fn customer(row: &Row) -> anyhow::Result<Customer> {
+    let product_ids = row.opt_text(3)?.map(|text| serde_json::from_str(&text)).transpose();
+    let interval = row.opt_int(5)?.map(u64::try_from).transpose();
     Ok(Customer {
-        name: Some(row.get(0)?),
-        customer_id: row.get(1)?,
-        base_url: row.get(2)?,
-        product_ids,
-        since: row.get(4)?,
-        interval_seconds: row.get(5)?,
-        active: row.get(6)?,
-        default: row.get(7)?,
+        name: Some(row.text(0)?),
+        customer_id: row.int(1)?,
+        base_url: row.opt_text(2)?,
+        product_ids: product_ids.context("a customer's product ids are not a JSON array")?,
+        since: row.opt_text(4)?,
+        interval_seconds: interval.context("a customer's refresh interval is negative")?,
+        active: row.flag(6)?,
+        default: row.flag(7)?,
     })
 }
 
@@ -384,22 +359,39 @@ mod tests {
     #[test]
     fn the_default_is_removed_last_and_a_purge_deletes_only_that_customers_rows() {
         let (_dir, mut registry) = registry();
+        removal_and_purge(&mut registry);
+    }
+
+    #[test]
+    fn the_registry_in_postgresql_behaves_as_in_sqlite() {
+        let db = crate::db::pg::testing::TestDb::new();
+        let at = Location::Postgres(db.target.clone());
+        assert!(Registry::read(&at).unwrap().expect("a server's registry").is_empty().unwrap());
+        let mut registry = Registry::open(&at).unwrap();
+        let added = registry.add(&named_customer("acme", 1)).unwrap();
+        assert_eq!(added, Customer { default: true, ..named_customer("acme", 1) }, "read back as stored");
+        assert_eq!(registry.set_default("acme").unwrap(), None);
+        registry.remove("acme", false).unwrap();
+        removal_and_purge(&mut registry);
+        let tables = registry.conn.customer_tables().unwrap();
+        assert!(!tables.iter().any(|t| t == "sync_lock_holders" || t == "customers"), "{tables:?}");
+    }
+
+    /// Two customers with rows; the default goes last; a purge takes only its own rows.
+    fn removal_and_purge(registry: &mut Registry) {
         registry.add(&named_customer("acme", 1)).unwrap();
         registry.add(&named_customer("beta", 2)).unwrap();
         for id in [1, 2] {
-            registry
-                .conn
-                .execute(
-                    "INSERT INTO sync_events (customer_id, started_at, status, trigger_source, phases)
-                 VALUES (?1, 'now', 'success', 'cli', 'products')",
-                    [id],
-                )
-                .unwrap();
-            registry.conn.execute("INSERT INTO sync_metadata VALUES (?1, 'k', 'v')", [id]).unwrap();
-            registry
-                .conn
-                .execute("INSERT INTO products (customer_id, id, title, data) VALUES (?1, 7, 't', '{}')", [id])
-                .unwrap();
+            let id = [Value::Int(Some(id))];
+            let rows = [
+                "INSERT INTO sync_events (customer_id, started_at, status, trigger_source, phases)
+                 VALUES ($1, '2026-11-30T00:00:00Z', 'success', 'cli', 'products')",
+                "INSERT INTO sync_metadata (customer_id, key, value) VALUES ($1, 'k', 'v')",
+                "INSERT INTO products (customer_id, id, title, data) VALUES ($1, 7, 't', '{}')",
+            ];
+            for sql in rows {
+                registry.conn.execute(sql, &id).unwrap();
+            }
         }
         let refused = error(registry.remove("acme", true));
         assert!(refused.contains("acme is the default customer; make another the default first"), "{refused}");
@@ -419,8 +411,8 @@ mod tests {
 
     #[test]
     fn every_table_with_a_customer_id_is_purged() {
-        let (_dir, registry) = registry();
-        let tables = customer_tables(&registry.conn).unwrap();
+        let (_dir, mut registry) = registry();
+        let tables = registry.conn.customer_tables().unwrap();
         for table in ["bugs", "problem_ranges", "products", "sync_events", "sync_metadata", "tests", "tests_coverage"] {
             assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
         }

@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod customers;
 pub mod location;
 pub mod pg;
+mod portable;
 pub mod problems;
 pub mod recheck;
 mod schema;

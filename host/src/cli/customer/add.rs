@@ -8,6 +8,7 @@ use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
+use tokio::task::block_in_place;
 
 use super::Database;
 use crate::api::{self, ApiClient, Failure, request_limit};
@@ -69,27 +70,30 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(url) = &args.base_url {
         api::base_url_with_slash(url)?;
     }
-    let (db, registry) = args.database.existing()?;
-    let customer = args.customer(registry.as_ref())?;
+    // The registry's reads and writes block (a PostgreSQL client must not run on an async thread).
+    let (db, customer) = block_in_place(|| {
+        let (db, mut registry) = args.database.existing()?;
+        anyhow::Ok((db.location(), args.customer(registry.as_mut())?))
+    })?;
     let keyring = Keyring::system();
     let token = args.token(&keyring)?;
     let checked = match args.no_check {
         true => None,
         false => Some(check_token(&customer, &token).await?),
     };
-    db.check_for_sync()?;
-    let added = record(&db.location(), &customer, &token, &keyring)?;
+    args.database.mirror()?.check_for_sync()?;
+    let added = block_in_place(|| record(&db, &customer, &token, &keyring))?;
     report(&added, &token, checked)?;
     if args.customer_id.is_none() {
-        hint_unowned(&db.location(), &added)?;
+        block_in_place(|| hint_unowned(&db, &added))?;
     }
     Ok(Exit::Success)
 }
 
 impl Args {
     /// The customer to record, checked against the registry (if there is one yet).
-    fn customer(&self, registry: Option<&Registry>) -> anyhow::Result<Customer> {
-        let customer_id = match (self.customer_id, registry) {
+    fn customer(&self, mut registry: Option<&mut Registry>) -> anyhow::Result<Customer> {
+        let customer_id = match (self.customer_id, registry.as_deref_mut()) {
             (Some(id), _) => id,
             (None, Some(registry)) => registry.next_customer_id()?,
             // What a fresh database's registry would give.
@@ -201,7 +205,7 @@ fn report(added: &Customer, token: &Token, checked: Option<usize>) -> anyhow::Re
 
 /// Rows synced before under ids no customer owns stay theirs: say how to adopt them.
 fn hint_unowned(db: &Location, added: &Customer) -> anyhow::Result<()> {
-    let Some(registry) = Registry::read(db)? else { return Ok(()) };
+    let Some(mut registry) = Registry::read(db)? else { return Ok(()) };
     let unowned = registry.unowned_ids()?;
     if let Some(first) = unowned.first() {
         let ids: Vec<String> = unowned.iter().map(i64::to_string).collect();

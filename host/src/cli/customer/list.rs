@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let (db, registry) = args.database.existing()?;
     let customers = match registry {
-        Some(registry) => registry.list()?,
+        Some(mut registry) => registry.list()?,
         None => Vec::new(),
     };
     let keyring = Keyring::system();

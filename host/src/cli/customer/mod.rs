@@ -34,9 +34,10 @@ enum Command {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     match args.command {
         Command::Add(args) => add::run(args).await,
-        Command::List(args) => list::run(args),
+        // Blocking: the registry may be in PostgreSQL, whose client must not run on an async thread.
+        Command::List(args) => tokio::task::block_in_place(|| list::run(args)),
         Command::Remove(args) => remove::run(args).await,
-        Command::Default(args) => default::run(args),
+        Command::Default(args) => tokio::task::block_in_place(|| default::run(args)),
     }
 }
 
@@ -50,10 +51,14 @@ struct Database {
 }
 
 impl Database {
+    fn mirror(&self) -> anyhow::Result<Mirror> {
+        Mirror::resolve(self.db.as_deref())
+    }
+
     /// The registry, checked as `status` checks a database; `None` when there is no database
     /// file yet (no customers). Creates nothing.
     fn existing(&self) -> anyhow::Result<(Mirror, Option<Registry>)> {
-        let db = Mirror::resolve(self.db.as_deref())?;
+        let db = self.mirror()?;
         if let Mirror::File(file) = &db
             && !file.path.exists()
         {

@@ -5,6 +5,7 @@ use crate::db::Location;
 use std::time::Duration;
 
 use anyhow::bail;
+use tokio::task::block_in_place;
 
 use super::Database;
 use crate::cli::{Exit, output};
@@ -31,9 +32,14 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let name = &args.name;
-    let (db, mut registry) = args.database.registry_for(name)?;
-    let customer = registry.check_removal(name)?;
-    let (rows, id) = (registry.rows_of(customer.customer_id)?, customer.customer_id);
+    // The registry's reads and writes block (a PostgreSQL client must not run on an async thread).
+    let (db, customer, rows) = block_in_place(|| {
+        let (db, mut registry) = args.database.registry_for(name)?;
+        let customer = registry.check_removal(name)?;
+        let rows = registry.rows_of(customer.customer_id)?;
+        anyhow::Ok((db.location(), customer, rows))
+    })?;
+    let id = customer.customer_id;
     let fate = if args.purge {
         format!("its {rows} synced rows (local id {id}), the sync log included, are deleted")
     } else {
@@ -41,13 +47,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             "its {rows} synced rows (local id {id}) are kept; `testio-sync customer add {name} --customer-id {id}` takes them back"
         )
     };
-    output::note(format_args!("Removing customer {name} from {}: {fate}.", db.location()));
+    output::note(format_args!("Removing customer {name} from {db}: {fate}."));
     if !args.yes {
         output::confirm(&format!("removing customer {name}"), "Nothing was removed")?;
     }
     // A purge must not race a sync of this customer, which would write rows back.
-    let _held = if args.purge { Some(hold_sync_lock(&db.location(), id).await?) } else { None };
-    registry.remove(name, args.purge)?;
+    let _held = if args.purge { Some(hold_sync_lock(&db, id).await?) } else { None };
+    block_in_place(|| args.database.registry_for(name)?.1.remove(name, args.purge))?;
     let done = if args.purge { "deleted" } else { "kept" };
     output::line(format_args!("Removed customer {name}; its {rows} synced rows (local id {id}) were {done}."))?;
     forget_token(name);

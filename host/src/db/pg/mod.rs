@@ -78,7 +78,7 @@ pub fn upgrade(target: &PgTarget) -> Result<()> {
     migrated(target).map(drop)
 }
 
-fn migrated(target: &PgTarget) -> Result<Client> {
+pub(crate) fn migrated(target: &PgTarget) -> Result<Client> {
     let mut client = target.connect()?;
     client.batch_execute(&schema::script()).map_err(|e| target.fail(e.into()))?;
     Ok(client)
