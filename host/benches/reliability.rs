@@ -17,18 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use clap::Parser;
 use rusqlite::Connection;
+use testio_pgtest::CONTENT;
 use testio_sim::{SimConfig, Simulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
-
-/// The columns that define the mirrored data; sync times are left out.
-const CONTENT: [(&str, &str); 5] = [
-    ("products", "customer_id, id, title, product_type, data"),
-    ("features", "customer_id, id, product_id, title, description, howtofind, user_stories, section_ids, raw_data"),
-    ("tests", "customer_id, id, product_id, data, status, start_at, end_at"),
-    ("test_features", "customer_id, id, test_id, feature_id, title, user_stories"),
-    ("test_platforms", "customer_id, test_id, operating_system_id, operating_system_name, category"),
-];
 
 #[derive(Parser)]
 struct Args {

@@ -18,7 +18,7 @@ fn lock_file(account: &Account) -> PathBuf {
     account.dir.path().join("sync.lock")
 }
 
-fn host_name() -> String {
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string()
 }
 
@@ -86,9 +86,9 @@ impl Holder {
     }
 }
 
-fn spawn_sync(account: &Account, args: &[&str]) -> Child {
-    let db = account.db();
-    let mut full = vec!["sync", "--db", db.to_str().unwrap()];
+pub fn spawn_sync(account: &Account, args: &[&str]) -> Child {
+    let db = account.db_arg();
+    let mut full = vec!["sync", "--db", &db];
     full.extend_from_slice(args);
     command(&full)
         .env("TESTIO_CUSTOMER_API_BASE_URL", account.sim.base_url())
@@ -100,7 +100,7 @@ fn spawn_sync(account: &Account, args: &[&str]) -> Child {
         .expect("the binary runs")
 }
 
-fn slow_account() -> SimConfig {
+pub fn slow_account() -> SimConfig {
     SimConfig { products: 5, features: 3, tests: 600, latency: Duration::from_millis(30), ..SimConfig::default() }
 }
 

@@ -4,7 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use rusqlite::Connection;
+use testio_pgtest::{CONTENT, PASSWORD, PgServer};
 use testio_sim::{Faults, SimConfig, Simulator};
 use tokio::io::AsyncBufReadExt;
 
@@ -13,6 +17,55 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
 pub struct Account {
     pub sim: Simulator,
     pub dir: tempfile::TempDir,
+    /// The account's PostgreSQL mirror; `None`: the SQLite file [`Account::db`].
+    pub pg: Option<PgDb>,
+}
+
+/// Where a test's mirror lives; tests that run on both take one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own on the test binary's shared PostgreSQL.
+pub struct PgDb {
+    pub server: Arc<PgServer>,
+    pub name: String,
+}
+
+impl PgDb {
+    pub fn new() -> Self {
+        let server = PgServer::shared();
+        let name = server.create_db();
+        Self { server, name }
+    }
+
+    /// With the fixture's password: every output is checked not to show it.
+    pub fn url(&self) -> String {
+        self.server.url(&self.name)
+    }
+
+    /// See [`Account::content`].
+    pub fn content(&self) -> BTreeSet<String> {
+        let mut rows = BTreeSet::new();
+        for (table, columns) in CONTENT {
+            let sql = format!("SELECT ROW({columns})::text FROM {table}");
+            let texts: Vec<String> = self.with(|c| c.query(&sql, &[]).unwrap().iter().map(|r| r.get(0)).collect());
+            rows.extend(texts.into_iter().map(|text| format!("{table}: {text}")));
+        }
+        rows
+    }
+
+    /// Runs `work` on a connection of its own, off the async threads (the blocking client
+    /// must not run on them).
+    pub fn with<T>(&self, work: impl FnOnce(&mut postgres::Client) -> T) -> T {
+        tokio::task::block_in_place(|| {
+            let mut client = postgres::Client::connect(&self.url(), postgres::NoTls)
+                .unwrap_or_else(|e| panic!("a connection to {}: {e}\n{}", self.name, self.server.log()));
+            work(&mut client)
+        })
+    }
 }
 
 /// What a run of the binary produced.
@@ -37,6 +90,12 @@ impl Run {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
+    /// The test server's password shows nowhere: not on stdout, not on stderr.
+    pub fn assert_no_password(&self) {
+        let shown = self.stdout.contains(PASSWORD) || self.stderr.contains(PASSWORD);
+        assert!(!shown, "the password shows:\n{}\n{}", self.stdout, self.stderr);
+    }
+
     /// Asserts the exit code, showing stderr when it is wrong.
     pub fn expect(self, code: i32) -> Self {
         assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
@@ -50,8 +109,14 @@ impl Account {
     }
 
     pub async fn with(config: SimConfig) -> Self {
+        Self::on(Backend::Sqlite, config).await
+    }
+
+    /// An account whose mirror is on `backend`.
+    pub async fn on(backend: Backend, config: SimConfig) -> Self {
         let sim = Simulator::start(config, 0).await.expect("the simulator starts");
-        Self { sim, dir: tempfile::tempdir().expect("a temp dir") }
+        let pg = (backend == Backend::Postgres).then(PgDb::new);
+        Self { sim, dir: tempfile::tempdir().expect("a temp dir"), pg }
     }
 
     /// A one-product account whose API answers nothing for ten minutes: a sync started
@@ -65,10 +130,18 @@ impl Account {
         self.dir.path().join("cache.db")
     }
 
+    /// What `--db` takes: the SQLite file's path, or the PostgreSQL URL.
+    pub fn db_arg(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url(),
+            None => self.db().to_str().expect("a UTF-8 temp path").to_string(),
+        }
+    }
+
     /// `testio-sync sync --db <db> ARGS` with the simulator's URL and token.
     pub async fn sync(&self, args: &[&str]) -> Run {
-        let db = self.db();
-        let mut full = vec!["sync", "--db", db.to_str().unwrap()];
+        let db = self.db_arg();
+        let mut full = vec!["sync", "--db", &db];
         full.extend_from_slice(args);
         self.run(&full, self.sim.token()).await
     }
@@ -77,15 +150,18 @@ impl Account {
         self.run_with(args, token, &[]).await
     }
 
+    /// Every run is checked not to show the test server's password.
     pub async fn run_with(&self, args: &[&str], token: &str, env: &[(&str, &str)]) -> Run {
-        command(args)
+        let run: Run = command(args)
             .envs(env.iter().copied())
             .env("TESTIO_CUSTOMER_API_BASE_URL", self.sim.base_url())
             .env("TESTIO_CUSTOMER_API_TOKEN", token)
             .output()
             .await
             .expect("the binary runs")
-            .into()
+            .into();
+        run.assert_no_password();
+        run
     }
 
     /// How many test pages the simulator served per product since the last clear.
@@ -120,6 +196,8 @@ pub fn command(args: &[&str]) -> tokio::process::Command {
         "TESTIO_PRODUCT_IDS",
         "TESTIO_SYNC_SINCE",
         "TESTIO_DB_PATH",
+        "TESTIO_DB_URL",
+        "PGPASSWORD",
         "TESTIO_SYNC_LOCK_TIMEOUT_SECONDS",
         "TESTIO_CUSTOMER_ID",
         "TESTIO_REFRESH_INTERVAL_SECONDS",
@@ -140,8 +218,8 @@ pub struct Server {
 impl Account {
     /// `testio-sync COMMAND --db <db>` with the simulator's URL and token, plus `env`.
     pub fn spawn(&self, command_name: &str, env: &[(&str, &str)]) -> Server {
-        let db = self.db();
-        let mut child = command(&[command_name, "--db", db.to_str().unwrap()])
+        let db = self.db_arg();
+        let mut child = command(&[command_name, "--db", &db])
             .envs(env.iter().copied())
             .env("TESTIO_CUSTOMER_API_BASE_URL", self.sim.base_url())
             .env("TESTIO_CUSTOMER_API_TOKEN", self.sim.token())
@@ -249,6 +327,81 @@ pub fn snapshot(db: &Path) -> Vec<String> {
         while let Some(row) = query.next().unwrap() {
             let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
             rows.push(format!("{table}: {}", cells.join("|")));
+        }
+    }
+    rows
+}
+
+/// Reads of the account's mirror that mean the same on either backend.
+impl Account {
+    /// The one number `sql` selects.
+    pub fn count(&self, sql: &str) -> i64 {
+        match &self.pg {
+            Some(pg) => pg.with(|c| c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)),
+            None => count(&self.db(), sql),
+        }
+    }
+
+    /// Runs a statement that changes rows (plants data a test needs).
+    pub fn execute(&self, sql: &str) {
+        match &self.pg {
+            Some(pg) => pg.with(|c| c.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))),
+            None => Connection::open(self.db()).unwrap().execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// The sync log, oldest first: (status, error_message).
+    pub fn sync_log(&self) -> Vec<(String, Option<String>)> {
+        let sql = "SELECT status, error_message FROM sync_events ORDER BY id";
+        match &self.pg {
+            Some(pg) => pg.with(|c| c.query(sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()),
+            None => sync_log(&self.db()),
+        }
+    }
+
+    /// Whether the sync log holds a `running` row (no table yet: no).
+    pub fn is_sync_running(&self) -> bool {
+        let sql = "SELECT COUNT(*) FROM sync_events WHERE status = 'running'";
+        match &self.pg {
+            Some(pg) => pg.with(|c| c.query_one(sql, &[]).map(|r| r.get::<_, i64>(0) > 0).unwrap_or(false)),
+            None => is_sync_running(&self.db()),
+        }
+    }
+
+    /// Waits until a killed holder's lock is free: at once for a file lock (the kernel frees
+    /// it with the process); for PostgreSQL, once the server has seen the connection close.
+    pub async fn wait_for_lock_release(&self) {
+        if let Some(pg) = &self.pg {
+            let sql = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'";
+            let free = || pg.with(|c| c.query_one(sql, &[]).unwrap().get::<_, i64>(0) == 0);
+            eventually("the server has freed the lock", || free().then_some(())).await;
+        }
+    }
+
+    /// Waits until a sync has recorded its start: it holds the lock and is fetching.
+    pub async fn wait_for_running_sync(&self) {
+        eventually("a sync has started", || self.is_sync_running().then_some(())).await;
+    }
+
+    /// Every content row of every data table (sync times left out), as text.
+    pub fn content(&self) -> BTreeSet<String> {
+        match &self.pg {
+            Some(pg) => pg.content(),
+            None => sqlite_content(&self.db()),
+        }
+    }
+}
+
+fn sqlite_content(db: &Path) -> BTreeSet<String> {
+    let conn = Connection::open(db).unwrap();
+    let mut rows = BTreeSet::new();
+    for (table, columns) in CONTENT {
+        let mut statement = conn.prepare(&format!("SELECT {columns} FROM {table}")).unwrap();
+        let width = statement.column_count();
+        let mut query = statement.query([]).unwrap();
+        while let Some(row) = query.next().unwrap() {
+            let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+            rows.insert(format!("{table}: {}", cells.join("|")));
         }
     }
     rows

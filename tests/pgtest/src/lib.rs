@@ -18,6 +18,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+/// The columns that define the mirrored data, per table, sync times left out: what a test
+/// that kills syncs compares with a reference mirror, in SQLite or PostgreSQL alike.
+pub const CONTENT: [(&str, &str); 5] = [
+    ("products", "customer_id, id, title, product_type, data"),
+    ("features", "customer_id, id, product_id, title, description, howtofind, user_stories, section_ids, raw_data"),
+    ("tests", "customer_id, id, product_id, data, status, start_at, end_at"),
+    ("test_features", "customer_id, id, test_id, feature_id, title, user_stories"),
+    ("test_platforms", "customer_id, test_id, operating_system_id, operating_system_name, category"),
+];
+
 /// The password of the `postgres` role on every test server: assert it never shows.
 pub const PASSWORD: &str = "pg-test-secret-6f1c";
 pub const USER: &str = "postgres";
