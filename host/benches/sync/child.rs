@@ -7,8 +7,8 @@
 //! Each sync is therefore spawned by a fresh, small copy of the bench binary
 //! ([`SPAWN_FLAG`]), which times it and reports its `wait4` figures on stderr.
 
+use std::ffi::OsStr;
 use std::io::Read;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,8 +24,8 @@ pub struct Run {
     pub guest_share: Option<f64>,
 }
 
-/// Runs `testio-sync sync --json ARGS` against the simulator.
-pub fn sync(sim: &Simulator, db: &Path, args: &[&str]) -> anyhow::Result<Run> {
+/// Runs `testio-sync sync --json ARGS` against the simulator into `db` (a path or a URL).
+pub fn sync(sim: &Simulator, db: &OsStr, args: &[&str]) -> anyhow::Result<Run> {
     let mut child = Command::new(std::env::current_exe()?)
         .args([SPAWN_FLAG, "sync", "--json", "--db"])
         .arg(db)

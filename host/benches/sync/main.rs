@@ -2,17 +2,20 @@
 //! next to a raw baseline that fetches the same pages and writes the same rows with plain
 //! code and no engine.
 //!
-//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale]
+//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale] [--only TEXT]
 //!
 //! Prints a Markdown table of medians over N runs: wall time, peak RSS, the raw baseline
 //! and our ratio to it, and the guest's share of the sync's CPU time. `--scale` adds a
-//! 500k-test account (at most 3 runs, it takes a minute each).
+//! 500k-test account (at most 3 runs, it takes a minute each). `--only` keeps the scenarios
+//! whose name contains TEXT. The PostgreSQL row syncs into a throwaway local PostgreSQL 15
+//! (fsync on, as in production), a new database per run.
 
 mod child;
 mod raw;
 
 use std::time::Duration;
 
+use testio_pgtest::PgServer;
 use testio_sim::{SimConfig, Simulator};
 
 /// Whether a scenario starts each run from an empty database.
@@ -20,6 +23,13 @@ use testio_sim::{SimConfig, Simulator};
 enum Start {
     Cold,
     UpToDate,
+}
+
+/// Where a scenario's syncs write.
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    Sqlite,
+    Postgres,
 }
 
 struct Scenario {
@@ -35,6 +45,7 @@ struct Scenario {
     /// Moves the simulated account along before the first sync.
     setup: fn(&Simulator),
     target: &'static str,
+    store: Store,
 }
 
 /// What one scenario measured, N runs of each side interleaved.
@@ -65,6 +76,18 @@ fn main() -> anyhow::Result<()> {
             args: &[],
             setup: |_| {},
             target: "≤ 1.0 s",
+            store: Store::Sqlite,
+        },
+        Scenario {
+            name: "cold sync, 20 × 20 × 500, into PostgreSQL",
+            account: account(20, 20, 500, 0),
+            start: Start::Cold,
+            max_runs: usize::MAX,
+            raw: false,
+            args: &[],
+            setup: |_| {},
+            target: "≤ 2.0 s",
+            store: Store::Postgres,
         },
         Scenario {
             name: "incremental sync, nothing new",
@@ -75,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             args: &[],
             setup: |_| {},
             target: "≤ 0.15 s",
+            store: Store::Sqlite,
         },
         Scenario {
             name: "cold sync, 50 ms latency per request",
@@ -85,6 +109,7 @@ fn main() -> anyhow::Result<()> {
             args: &[],
             setup: |_| {},
             target: "≤ 3 s",
+            store: Store::Sqlite,
         },
         Scenario {
             name: "start-up: sync of an up-to-date 1 × 1 × 1 account",
@@ -95,6 +120,7 @@ fn main() -> anyhow::Result<()> {
             args: &[],
             setup: |_| {},
             target: "≤ 50 ms",
+            store: Store::Sqlite,
         },
         Scenario {
             name: "freshness: every live test due (`--max-age 0`)",
@@ -105,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             args: &["--max-age", "0"],
             setup: |_| {},
             target: "≤ `--force`'s requests",
+            store: Store::Sqlite,
         },
         Scenario {
             name: "freshness: 3 live tests per product, deep, all due",
@@ -115,6 +142,7 @@ fn main() -> anyhow::Result<()> {
             args: &["--max-age", "0"],
             setup: few_live_tests,
             target: "≪ `--force`'s requests",
+            store: Store::Sqlite,
         },
         Scenario {
             name: "freshness: the same account, `--force`",
@@ -125,6 +153,7 @@ fn main() -> anyhow::Result<()> {
             args: &["--force"],
             setup: few_live_tests,
             target: "–",
+            store: Store::Sqlite,
         },
         Scenario {
             name: "freshness: `--force` on the first account, for comparison",
@@ -135,6 +164,7 @@ fn main() -> anyhow::Result<()> {
             args: &["--force"],
             setup: |_| {},
             target: "–",
+            store: Store::Sqlite,
         },
     ];
     if scale {
@@ -147,7 +177,11 @@ fn main() -> anyhow::Result<()> {
             args: &[],
             setup: |_| {},
             target: "≤ 60 s, ≤ 64 MiB",
+            store: Store::Sqlite,
         });
+    }
+    if let Some(only) = only_from(&args) {
+        scenarios.retain(|s| s.name.contains(only));
     }
     let sim_runtime = tokio::runtime::Runtime::new()?;
     let raw_runtime = tokio::runtime::Runtime::new()?;
@@ -178,6 +212,11 @@ fn few_live_tests(sim: &Simulator) {
     sim.advance(month);
 }
 
+fn only_from(args: &[String]) -> Option<&str> {
+    let at = args.iter().position(|a| a == "--only")?;
+    args.get(at + 1).map(String::as_str)
+}
+
 fn runs_from(args: &[String]) -> anyhow::Result<usize> {
     match args.iter().position(|a| a == "--runs") {
         Some(i) => {
@@ -201,8 +240,14 @@ fn measure(
     (scenario.setup)(&sim);
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
+    let server = (scenario.store == Store::Postgres).then(PgServer::start_durable);
+    // A new database per run for PostgreSQL (every PostgreSQL scenario is cold).
+    let target = |db: &std::path::Path| match &server {
+        Some(server) => server.url(&server.create_db()).into(),
+        None => db.as_os_str().to_owned(),
+    };
     if scenario.start == Start::UpToDate {
-        child::sync(&sim, &db, &[])?;
+        child::sync(&sim, &target(&db), &[])?;
     }
     let mut measured = Measured { ours: Vec::with_capacity(runs), raw: Vec::with_capacity(runs), requests: 0 };
     for _ in 0..runs {
@@ -210,7 +255,7 @@ fn measure(
             testio_sync::db::remove_database(&db)?;
         }
         sim.clear_requests();
-        measured.ours.push(child::sync(&sim, &db, scenario.args)?);
+        measured.ours.push(child::sync(&sim, &target(&db), scenario.args)?);
         let requests = sim.requests();
         measured.requests = requests.len();
         if scenario.raw {
