@@ -28,7 +28,7 @@ rejected token, database or engine error); 2 partial failure (the sync ran, but 
 see the errors); 3 the sync lock is held by another sync; 130 or 143 the sync was interrupted by SIGINT or SIGTERM (it stopped between pages, and the sync log says `interrupted`).";
 
 #[derive(Parser)]
-#[command(name = "testio-sync", version, about = "Mirror a Test IO customer account into a local SQLite database", after_help = EXIT_HELP)]
+#[command(name = "testio-sync", version, about = "Mirror a Test IO customer account into a local SQLite database or a shared PostgreSQL one", after_help = EXIT_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
