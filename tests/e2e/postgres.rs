@@ -134,3 +134,33 @@ async fn a_connection_dropped_mid_sync_is_exit_1_and_the_next_sync_converges() {
     assert_eq!(json["status"], "success");
     assert_eq!(account.count("SELECT COUNT(*) FROM tests"), 5 * 600);
 }
+
+/// `testio-sync customer ARGS --db <the account's mirror>` with the customers' tokens.
+async fn customer(account: &Account, args: &[&str], tokens: &[(&str, &str)]) -> Run {
+    let db = account.db_arg();
+    let mut full = vec!["customer"];
+    full.extend_from_slice(args);
+    full.extend(["--db", &db]);
+    account.run_with(&full, account.sim.token(), tokens).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_customer_registry_and_all_customers_work_in_postgresql() {
+    let account = pg_account(SimConfig { products: 2, features: 1, tests: 10, ..SimConfig::default() }).await;
+    let (db, token) = (account.db_arg(), account.sim.token().to_string());
+    let tokens = [("TESTIO_CUSTOMER_API_TOKEN_ACME", token.as_str()), ("TESTIO_CUSTOMER_API_TOKEN_BETA", &token)];
+    let customer = |args: &'static [&'static str]| customer(&account, args, &tokens);
+    customer(&["add", "acme"]).await.expect(0);
+    customer(&["add", "beta", "--no-check"]).await.expect(0);
+    let listed = customer(&["list", "--json"]).await.expect(0).json();
+    let names: Vec<_> = listed.as_array().unwrap().iter().map(|c| (c["name"].clone(), c["default"].clone())).collect();
+    assert_eq!(names, [("acme".into(), true.into()), ("beta".into(), false.into())], "{listed}");
+
+    account.run_with(&["sync", "--db", &db, "--all-customers"], &token, &tokens).await.expect(0);
+    assert_eq!(account.count("SELECT COUNT(DISTINCT customer_id) FROM tests"), 2);
+    customer(&["default", "beta"]).await.expect(0);
+    customer(&["remove", "acme", "--purge", "--yes"]).await.expect(0);
+    assert_eq!(account.count("SELECT COUNT(*) FROM tests WHERE customer_id = 1"), 0, "acme's rows are purged");
+    let status = offline(&["status", "--db", &db, "--json"], &[]).await.expect(0).json();
+    assert_eq!((status["customer_id"].as_i64(), status["rows"]["tests"].as_i64()), (Some(2), Some(20)), "{status}");
+}
