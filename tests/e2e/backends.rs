@@ -127,7 +127,8 @@ async fn nuke(backend: Backend) {
 async fn sync_log(backend: Backend) {
     let account = Account::on(backend, config(2, 2, 30)).await;
     account.sync(&[]).await.expect(0);
-    account.sync(&["--force"]).await.expect(0);
+    let second = account.sync(&["--force"]).await.expect(0);
+    assert!(!second.stderr.contains("reclaimed"), "the first sync left its lock clean:\n{}", second.stderr);
     let success = ("success".to_string(), None);
     assert_eq!(account.sync_log(), [success.clone(), success]);
     let history = report(&account, "history", &["--json"]).await;

@@ -231,8 +231,8 @@ struct RawSession {
 
 impl RawSession {
     fn start(account: &Account, env: &[(&str, &str)]) -> Self {
-        let db = account.db();
-        let mut child = crate::support::command(&["mcp", "--db", db.to_str().unwrap()])
+        let db = account.db_arg();
+        let mut child = crate::support::command(&["mcp", "--db", &db])
             .envs(env.iter().copied())
             .env("TESTIO_CUSTOMER_API_BASE_URL", account.sim.base_url())
             .env("TESTIO_CUSTOMER_API_TOKEN", account.sim.token())
@@ -488,4 +488,29 @@ async fn tools_that_cannot_read_the_database_say_what_they_could_not_read() {
     }
     let (code, stderr) = server.close().await;
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// The MCP tools against a PostgreSQL mirror: a sync, then its status (the lock free, read
+/// from the server) and its history.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tools_work_the_same_on_a_postgresql_mirror() {
+    let config = SimConfig { products: 2, features: 2, tests: 30, ..SimConfig::default() };
+    let account = Account::on(crate::support::Backend::Postgres, config).await;
+    let mut server = RawSession::start(&account, &[("TESTIO_REFRESH_INTERVAL_SECONDS", "0")]);
+    server.initialize().await;
+    let call =
+        |id: u64, name: &str| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name}});
+    let synced = server.request(call(1, "sync_data")).await;
+    assert_eq!(synced["result"]["structuredContent"]["status"], "completed", "{synced}");
+    let status = server.request(call(2, "sync_status")).await;
+    let status = &status["result"]["structuredContent"];
+    assert_eq!(status["last_sync"]["status"], "success", "{status}");
+    assert!(status["lock_holder"].is_null(), "{status}");
+    assert!(status["db_path"].as_str().unwrap().starts_with("PostgreSQL at 127.0.0.1:"), "{status}");
+    let history = server.request(call(3, "sync_history")).await;
+    assert_eq!(history["result"]["structuredContent"]["syncs"][0]["tests_discovered"], 60, "{history}");
+    assert_eq!(account.count("SELECT COUNT(*) FROM tests"), 60);
+    let (code, stderr) = server.close().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains(testio_pgtest::PASSWORD), "{stderr}");
 }

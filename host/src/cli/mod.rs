@@ -157,6 +157,10 @@ pub fn main() -> ExitCode {
             Command::Component(args) => component::run(args),
         }
     });
+    // A PostgreSQL lock let go at the end clears its holder record first (a few round trips);
+    // a server that does not answer frees the lock anyway as the connection closes.
+    let settle = std::time::Duration::from_secs(5);
+    let _ = runtime.block_on(async { tokio::time::timeout(settle, crate::lock::pg::settled()).await });
     // Work left on the runtime (a detached rmcp task, a blocking read) must not keep a
     // finished command alive: each command has recorded its own outcome by now.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));

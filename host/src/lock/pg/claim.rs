@@ -17,6 +17,18 @@ pub struct Claims(Mutex<HashMap<(String, LockKey), Arc<Claim>>>);
 
 pub static PROCESS: LazyLock<Arc<Claims>> = LazyLock::new(Arc::default);
 
+/// Sessions being ended (their record cleared, the lock let go), for [`settled`].
+static ENDING: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Waits until every session this process was ending has ended, so that a command that
+/// exits right after its sync leaves a clean record rather than one left behind.
+pub async fn settled() {
+    let ending = std::mem::take(&mut *ENDING.lock().unwrap_or_else(PoisonError::into_inner));
+    for end in ending {
+        let _ = end.await;
+    }
+}
+
 impl Claims {
     /// The claim on `key` in the database `target` names.
     pub fn of(&self, target: &str, key: LockKey) -> Arc<Claim> {
@@ -48,7 +60,13 @@ impl Claim {
         }
         let claim = self.clone();
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(async move { claim.end_unless_joined().await })),
+            Ok(runtime) => {
+                let end = runtime.spawn(async move { claim.end_unless_joined().await });
+                let mut ending = ENDING.lock().unwrap_or_else(PoisonError::into_inner);
+                // A long-running server ends many sessions: keep only those still ending.
+                ending.retain(|e| !e.is_finished());
+                ending.push(end);
+            }
             // No runtime left to talk to the server: closing the connection frees the lock,
             // and the record shows as left behind.
             Err(_) => {

@@ -21,6 +21,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::{AcquireError, LockFacts, LockState, POLL, clean_facts};
 use crate::db::pg::PgTarget;
 use crate::model::Trigger;
+pub use claim::settled;
 use claim::{Claim, Claims};
 use session::{Attempt, Session};
 
