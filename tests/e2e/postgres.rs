@@ -7,7 +7,7 @@ use testio_pgtest::{PASSWORD, PgServer};
 use testio_sim::SimConfig;
 
 use crate::lock::{host_name, slow_account, spawn_sync};
-use crate::support::{Account, Backend, PgDb, Run, command, eventually};
+use crate::support::{Account, Backend, MINE, PgDb, Run, command, eventually};
 
 async fn pg_account(config: SimConfig) -> Account {
     Account::on(Backend::Postgres, config).await
@@ -123,7 +123,7 @@ async fn a_connection_dropped_mid_sync_is_exit_1_and_the_next_sync_converges() {
     account.wait_for_running_sync().await;
     eventually("the sync has written tests", || (account.count("SELECT COUNT(*) FROM tests") > 0).then_some(())).await;
     let terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                     WHERE application_name LIKE 'testio-sync%' AND pid <> pg_backend_pid()";
+                     WHERE datname = current_database() AND application_name LIKE 'testio-sync%'";
     pg.with(|c| c.batch_execute(terminate).unwrap());
     let out = victim.wait_with_output().await.unwrap();
     let run = Run::from(out);
@@ -163,4 +163,20 @@ async fn the_customer_registry_and_all_customers_work_in_postgresql() {
     assert_eq!(account.count("SELECT COUNT(*) FROM tests WHERE customer_id = 1"), 0, "acme's rows are purged");
     let status = offline(&["status", "--db", &db, "--json"], &[]).await.expect(0).json();
     assert_eq!((status["customer_id"].as_i64(), status["rows"]["tests"].as_i64()), (Some(2), Some(20)), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_whose_lock_connection_drops_stops_writing_and_exits_1() {
+    let account = pg_account(slow_account()).await;
+    let pg = account.pg.as_ref().unwrap();
+    let victim = spawn_sync(&account, &[]);
+    account.wait_for_running_sync().await;
+    // Only the lock's session: the store's connection lives on, and must write no more.
+    let terminate = format!("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE {MINE}");
+    pg.with(|c| c.batch_execute(&terminate).unwrap());
+    let run = Run::from(victim.wait_with_output().await.unwrap());
+    assert_connection_error(&run, pg.server.port(), &pg.name, "lost the sync lock");
+    assert!(account.count("SELECT COUNT(*) FROM tests") < 5 * 600, "it stopped before the end");
+    account.sync(&["--no-wait"]).await.expect(0);
+    assert_eq!(account.count("SELECT COUNT(*) FROM tests"), 5 * 600);
 }

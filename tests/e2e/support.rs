@@ -21,6 +21,11 @@ pub struct Account {
     pub pg: Option<PgDb>,
 }
 
+/// The `pg_locks` rows of the sync locks held in the connection's own database (the
+/// server is shared by the tests that run at once).
+pub const MINE: &str = "locktype = 'advisory' AND granted \
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
 /// Where a test's mirror lives; tests that run on both take one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -372,8 +377,8 @@ impl Account {
     /// it with the process); for PostgreSQL, once the server has seen the connection close.
     pub async fn wait_for_lock_release(&self) {
         if let Some(pg) = &self.pg {
-            let sql = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'";
-            let free = || pg.with(|c| c.query_one(sql, &[]).unwrap().get::<_, i64>(0) == 0);
+            let sql = format!("SELECT COUNT(*) FROM pg_locks WHERE {MINE}");
+            let free = || pg.with(|c| c.query_one(&sql, &[]).unwrap().get::<_, i64>(0) == 0);
             eventually("the server has freed the lock", || free().then_some(())).await;
         }
     }

@@ -20,7 +20,7 @@ impl Host for HostState {
         self.observer.progress(&update);
         if let (Some(run_id), Some(_)) = (self.open_run, update.product_id) {
             // Dates the end of a sync that gets interrupted; a failed write shows at the next flush.
-            let _ = self.db.write(move |db| db.touch_run(run_id).map_err(|e| format!("{e:#}")));
+            let _ = self.write(move |db| db.touch_run(run_id).map_err(|e| format!("{e:#}")));
         }
         Ok(())
     }

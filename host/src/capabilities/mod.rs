@@ -16,6 +16,7 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 
 use crate::api::ApiClient;
+use crate::db::SyncStore;
 use crate::db::writer::StoreWriter;
 use crate::lock::SyncLock;
 use crate::observe::Observer;
@@ -55,6 +56,18 @@ impl HostState {
             stop_reason,
             started: Instant::now(),
             last_engine_error: None,
+        }
+    }
+
+    /// Queues a write, unless the sync lock was lost: another machine may hold it by now,
+    /// so this sync writes nothing more (its next call fails with the reason).
+    pub(crate) fn write(
+        &self,
+        write: impl FnOnce(&mut dyn SyncStore) -> Result<(), String> + Send + 'static,
+    ) -> Result<(), String> {
+        match self.lock.lost() {
+            Some(why) => Err(why),
+            None => self.db.write(write),
         }
     }
 

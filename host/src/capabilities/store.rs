@@ -26,7 +26,7 @@ impl Host for HostState {
             return Ok(Err("write-products was given a payload that is not a product list".into()));
         };
         let records = Arc::clone(records);
-        Ok(self.db.write(move |db| {
+        Ok(self.write(move |db| {
             let chosen = select(&records, &ids, |p: &ProductRecord| p.fields.id)?;
             db.write_products(&chosen).map_err(|e| db_error("products", e))
         }))
@@ -45,7 +45,7 @@ impl Host for HostState {
             };
             shared.push(Arc::clone(list));
         }
-        Ok(self.db.write(move |db| {
+        Ok(self.write(move |db| {
             let by_id: HashMap<u64, &FeatureRecord> =
                 shared.iter().flat_map(|l| l.iter()).map(|f| (f.fields.id, f)).collect();
             let placements = features
@@ -69,7 +69,7 @@ impl Host for HostState {
             return Ok(Err("write-tests was given a payload that is not a page of tests".into()));
         };
         let records = Arc::clone(records);
-        Ok(self.db.write(move |db| {
+        Ok(self.write(move |db| {
             let chosen = select(&records, &ids, |t: &TestRecord| t.fields.id)?;
             db.write_tests(product_id, &chosen).map_err(|e| db_error(&format!("tests of product {product_id}"), e))
         }))
@@ -88,7 +88,7 @@ impl Host for HostState {
 
     async fn set_tests_coverage(&mut self, product_id: u64, coverage: wit::TestsCoverage) -> Done {
         let coverage = TestsCoverage::from(coverage);
-        Ok(self.db.write(move |db| {
+        Ok(self.write(move |db| {
             db.set_tests_coverage(product_id, coverage)
                 .map_err(|e| db_error(&format!("coverage of product {product_id}"), e))
         }))
@@ -108,7 +108,7 @@ impl Host for HostState {
 
     async fn add_problem_range(&mut self, report: wit::ProblemReport, seen_at: Timestamp) -> Done {
         let report = ProblemReport::from(report);
-        Ok(self.db.write(move |db| db.add_problem_range(&report, seen_at).map_err(|e| db_error("a problem range", e))))
+        Ok(self.write(move |db| db.add_problem_range(&report, seen_at).map_err(|e| db_error("a problem range", e))))
     }
 
     async fn update_problem_range(
@@ -119,13 +119,13 @@ impl Host for HostState {
         seen_at: Timestamp,
     ) -> Done {
         let report = ProblemReport::from(report);
-        Ok(self.db.write(move |db| {
+        Ok(self.write(move |db| {
             db.update_problem_range(id, &report, attempts, seen_at).map_err(|e| db_error("a problem range", e))
         }))
     }
 
     async fn clear_problem_range(&mut self, id: u64) -> Done {
-        Ok(self.db.write(move |db| db.clear_problem_range(id).map_err(|e| db_error("a problem range", e))))
+        Ok(self.write(move |db| db.clear_problem_range(id).map_err(|e| db_error("a problem range", e))))
     }
 
     async fn tests_to_recheck(
@@ -147,6 +147,9 @@ impl Host for HostState {
         let remove = move |db: &mut dyn crate::db::SyncStore| {
             db.remove_tests(&ids).map_err(|e| format!("could not remove the tests the API no longer returns: {e:#}"))
         };
+        if let Some(why) = self.lock.lost() {
+            return Ok(Err(why));
+        }
         Ok(self.db.read(remove).await)
     }
 
@@ -168,7 +171,7 @@ impl Host for HostState {
             return Ok(Err("write-bugs was given a payload that is not a bug list".into()));
         };
         let records = Arc::clone(records);
-        Ok(self.db.write(move |db| {
+        Ok(self.write(move |db| {
             let chosen = select(&records, &ids, |b: &BugRecord| b.fields.id)?;
             db.write_bugs(&chosen, &test_ids).map_err(|e| db_error("bugs", e))
         }))
@@ -186,6 +189,9 @@ impl Host for HostState {
             db.sweep(kind, product_ids.as_deref(), since, written_before)
                 .map_err(|e| format!("could not delete the rows the API no longer returns: {e:#}"))
         };
+        if let Some(why) = self.lock.lost() {
+            return Ok(Err(why));
+        }
         Ok(self.db.read(sweep).await)
     }
 

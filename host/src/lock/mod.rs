@@ -146,6 +146,15 @@ impl SyncLock {
             Self::Postgres(lock) => lock.release(),
         }
     }
+
+    /// Why the held lock was lost, once it was: a PostgreSQL lock dies with its connection,
+    /// and another machine may take it. A file lock lasts as long as this process.
+    pub fn lost(&self) -> Option<String> {
+        match self {
+            Self::File(_) => None,
+            Self::Postgres(lock) => lock.lost(),
+        }
+    }
 }
 
 /// `e` names the lock file's path.
