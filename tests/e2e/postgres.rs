@@ -180,3 +180,16 @@ async fn a_sync_whose_lock_connection_drops_stops_writing_and_exits_1() {
     account.sync(&["--no-wait"]).await.expect(0);
     assert_eq!(account.count("SELECT COUNT(*) FROM tests"), 5 * 600);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_to_a_daemon_syncing_into_postgresql_leaves_an_interrupted_row_and_a_clean_free_lock() {
+    let account = pg_account(slow_account()).await;
+    let daemon = account.spawn("daemon", &[("TESTIO_REFRESH_INTERVAL_SECONDS", "3600")]);
+    account.wait_for_running_sync().await;
+    let (code, stderr) = daemon.stop(libc::SIGTERM).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(account.sync_log(), [("interrupted".to_string(), Some("interrupted by SIGTERM".to_string()))]);
+    let next = account.sync(&["--no-wait"]).await.expect(0);
+    assert!(!next.stderr.contains("reclaimed"), "the daemon cleared its record:\n{}", next.stderr);
+}
