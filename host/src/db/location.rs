@@ -63,8 +63,8 @@ impl Location {
         }
     }
 
-    /// Whether a process holds `customer_id`'s lock. Blocking, like [`Self::open`]: it runs
-    /// beside a store's reads.
+    /// Whether a process holds `customer_id`'s lock. Blocking, like [`Self::open`], and within
+    /// the runtime (in `spawn_blocking` or `block_in_place`): it runs beside a store's reads.
     pub fn is_held(&self, customer_id: i64) -> anyhow::Result<bool> {
         match self {
             Self::Sqlite(path) => Ok(lock::is_held(&lock::path_for(path, customer_id))?),
