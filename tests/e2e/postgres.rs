@@ -31,12 +31,19 @@ fn assert_connection_error(run: &Run, port: u16, database: &str, why: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn of_two_processes_on_one_customer_one_holds_the_lock_and_the_other_exits_3_naming_it() {
     let account = pg_account(slow_account()).await;
-    let mut holder = spawn_sync(&account, &[]);
-    account.wait_for_running_sync().await;
-    let run = account.sync(&["--no-wait"]).await.expect(3);
+    let mut both = [spawn_sync(&account, &["--no-wait"]), spawn_sync(&account, &["--no-wait"])];
+    let loser =
+        eventually("one of them has exited", || both.iter_mut().position(|child| child.try_wait().unwrap().is_some()))
+            .await;
+    let [first, second] = both;
+    let (loser, mut holder) = if loser == 0 { (first, second) } else { (second, first) };
+    let run = Run::from(loser.wait_with_output().await.unwrap());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    run.assert_no_password();
     let named = format!("PID {} on {}", holder.id().unwrap(), host_name());
     assert!(run.stderr.contains(&named), "{named:?} not in:\n{}", run.stderr);
     assert!(holder.try_wait().unwrap().is_none(), "the holder runs on");
+    account.wait_for_running_sync().await;
     assert_eq!(account.count("SELECT COUNT(*) FROM sync_events"), 1, "only the holder recorded a sync");
     holder.kill().await.unwrap();
 }
