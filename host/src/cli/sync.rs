@@ -121,9 +121,11 @@ impl Target {
     pub fn settings(&self, customer: &Customer, db_path: &Path, in_flight: RequestLimit) -> anyhow::Result<Settings> {
         let base_url = customer.base_url.clone().unwrap_or_else(|| self.base_url.clone());
         crate::api::base_url_with_slash(&base_url)?;
+        let (token, token_from) = customers::token_for(customer)?;
         Ok(Settings {
             base_url,
-            token: customers::token_for(customer)?,
+            token,
+            token_from,
             db_path: db_path.to_path_buf(),
             customer_id: customer.customer_id,
             in_flight,
