@@ -335,8 +335,13 @@ impl Registry {
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let db = self.db();
         let mut cmd = command(&[args, &["--db", db.to_str().unwrap()]].concat());
-        cmd.envs(self.tokens.iter().map(|(var, token)| (var, token)));
+        cmd.envs(self.token_variables().iter().map(|(var, token)| (var, token)));
         cmd
+    }
+
+    /// Each customer's token variable and the token it holds now.
+    pub fn token_variables(&self) -> &[(String, String)] {
+        &self.tokens
     }
 
     /// Runs `testio-sync ARGS --db <db>` to its end; neither stdout nor stderr shows a token.
