@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use testio_sim::{Faults, SimConfig};
 
+use crate::customer_locks::intervals;
 use crate::support::{Registry, count};
 
 /// Customers a (local id 5: 2 products) and b (local id 7: 3 products, whose product 2's
@@ -106,4 +107,21 @@ async fn registry_customers_sync_alone_or_all_at_once_with_the_worst_exit_code()
     assert_eq!(none, Value::Array(Vec::new()), "b's problem range is not a's");
 
     registry.assert_no_token_in_files();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn all_customers_sync_side_by_side_three_at_a_time() {
+    let mut registry = Registry::empty();
+    for (i, name) in ["c1", "c2", "c3", "c4", "c5"].into_iter().enumerate() {
+        let latency = std::time::Duration::from_millis(20);
+        let config = SimConfig { products: 2, features: 1, tests: 60, seed: i as u64, latency, ..SimConfig::default() };
+        registry.add(name, i as i64 + 1, config, &[]).await;
+    }
+    registry.run(&["sync", "--all-customers"]).await.expect(0);
+    let runs: Vec<(String, String)> = (1..=5).flat_map(|id| intervals(&registry.db(), id)).collect();
+    assert_eq!(runs.len(), 5, "one sync each: {runs:?}");
+    // How many ran at the moment each one started.
+    let at_once = runs.iter().map(|(start, _)| runs.iter().filter(|(s, e)| s <= start && start < e).count());
+    let most = at_once.max().unwrap();
+    assert!((2..=3).contains(&most), "{most} at once: {runs:?}");
 }

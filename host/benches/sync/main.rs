@@ -2,13 +2,15 @@
 //! next to a raw baseline that fetches the same pages and writes the same rows with plain
 //! code and no engine.
 //!
-//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale]
+//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale] [--customers]
 //!
 //! Prints a Markdown table of medians over N runs: wall time, peak RSS, the raw baseline
 //! and our ratio to it, and the guest's share of the sync's CPU time. `--scale` adds a
-//! 500k-test account (at most 3 runs, it takes a minute each).
+//! 500k-test account (at most 3 runs, it takes a minute each). Then 5 customers synced by
+//! one `sync --all-customers` against 5 `sync --customer NAME`; `--customers` runs only that.
 
 mod child;
+mod customers;
 mod raw;
 
 use std::time::Duration;
@@ -55,6 +57,10 @@ fn main() -> anyhow::Result<()> {
     }
     let runs = runs_from(&args)?;
     let scale = args.iter().any(|a| a == "--scale");
+    let sim_runtime = tokio::runtime::Runtime::new()?;
+    if args.iter().any(|a| a == "--customers") {
+        return many_customers(&sim_runtime, runs);
+    }
     let mut scenarios = vec![
         Scenario {
             name: "cold sync, 20 × 20 × 500",
@@ -149,7 +155,6 @@ fn main() -> anyhow::Result<()> {
             target: "≤ 60 s, ≤ 64 MiB",
         });
     }
-    let sim_runtime = tokio::runtime::Runtime::new()?;
     let raw_runtime = tokio::runtime::Runtime::new()?;
     println!("testio-sync benchmark: {runs} runs per scenario (scale: at most 3), medians; {} cores\n", cores());
     println!(
@@ -162,6 +167,15 @@ fn main() -> anyhow::Result<()> {
     }
     let version: Vec<Duration> = (0..runs).map(|_| child::version()).collect::<anyhow::Result<_>>()?;
     println!("\nProcess start alone (`testio-sync --version`): {}", millis(median(version)));
+    many_customers(&sim_runtime, runs)
+}
+
+/// The many-customers comparison, without latency and with 50 ms per request.
+fn many_customers(sim_runtime: &tokio::runtime::Runtime, runs: usize) -> anyhow::Result<()> {
+    println!("\nMany customers: {runs} runs of each side, the sides taking turns; {} cores", cores());
+    for latency_ms in [0, 50] {
+        customers::print(&customers::measure(sim_runtime, runs, latency_ms)?);
+    }
     Ok(())
 }
 

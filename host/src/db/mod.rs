@@ -144,6 +144,10 @@ impl LazyStore {
         Self { path, customer_id, store: None }
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn get(&mut self) -> Result<&mut Store, String> {
         if self.store.is_none() {
             self.store = Some(Store::open(&self.path, self.customer_id).map_err(|e| format!("{e:#}"))?);
