@@ -68,6 +68,8 @@ pub fn measure(sim_runtime: &tokio::runtime::Runtime, runs: usize, latency_ms: u
                 rows[2] == (CUSTOMERS * 10_000) as i64,
                 "not every customer's tests were written: {rows:?}"
             );
+            let first = expected.get_or_insert_with(|| rows.clone());
+            anyhow::ensure!(*first == rows, "the two sides wrote {first:?} and {rows:?} rows");
         }
     }
     for sim in &sims {
