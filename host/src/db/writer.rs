@@ -3,10 +3,10 @@
 //! A failed write is kept and reported by the next call, so none goes unnoticed.
 //!
 //! The writers of one database in one process (customers syncing side by side) take turns
-//! at a gate, one job at a time. Left to SQLite, a writer that finds the file locked sleeps
-//! in the busy handler, up to 100 ms between looks, for a lock held a millisecond: five
-//! customers' syncs then spent most of their time asleep. Writers in other processes still
-//! meet in the busy handler.
+//! at a gate, one job at a time, and the next one starts as soon as the last one is done.
+//! Left to SQLite, a writer that finds the file locked sleeps in the busy handler, 1 ms at
+//! first and up to 100 ms, between looks at a lock held for a millisecond or so. Writers in
+//! other processes still meet in the busy handler.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
