@@ -75,11 +75,15 @@ pub fn active(db: &Location) -> anyhow::Result<Vec<Customer>> {
 
 /// The customer's API token: `TESTIO_CUSTOMER_API_TOKEN` for the implicit one; for a named
 /// one its variable, else the OS keyring (see [`tokens`]). May ask the keyring over D-Bus.
-pub fn token_for(customer: &Customer) -> anyhow::Result<String> {
-    match &customer.name {
-        None => config::token_from_env(),
-        Some(name) => tokens::lookup(name, &Keyring::system()),
-    }
+pub fn token_for(customer: &Customer) -> anyhow::Result<(String, String)> {
+    let Some(name) = &customer.name else {
+        return Ok((config::token_from_env()?, crate::api::TOKEN_VAR.to_string()));
+    };
+    let from = match tokens::from_variable(name)? {
+        Some(_) => tokens::variable(name),
+        None => format!("the OS keyring's token for {name} (or set {})", tokens::variable(name)),
+    };
+    Ok((tokens::lookup(name, &Keyring::system())?, from))
 }
 
 /// The unnamed customer the environment describes, each variable checked as clap checks it.

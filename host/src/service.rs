@@ -22,6 +22,8 @@ use crate::runtime::EngineRuntime;
 pub struct Settings {
     pub base_url: String,
     pub token: String,
+    /// Where the token came from (a variable, the keyring), named if the API rejects it.
+    pub token_from: String,
     pub location: Location,
     pub customer_id: i64,
     /// Requests in flight at once, shared by every customer's syncs in this process.
@@ -124,7 +126,8 @@ impl SyncService {
     async fn run(&self, call: &SyncRequest, observer: Box<dyn Observer>) -> anyhow::Result<Outcome> {
         let settings = &self.settings;
         let api =
-            ApiClient::new(&settings.base_url, &settings.token, settings.in_flight.clone(), settings.request_timeout)?;
+            ApiClient::new(&settings.base_url, &settings.token, settings.in_flight.clone(), settings.request_timeout)?
+                .token_from(&settings.token_from);
         let db = StoreWriter::spawn(LazyStore::new(settings.location.clone(), settings.customer_id));
         let lock = settings.location.sync_lock(settings.customer_id, settings.lock_timeout);
         let state = HostState::new(api, db, lock, observer, self.stop_reason.clone());

@@ -495,6 +495,12 @@ fn customers() -> Vec<Case> {
             .setup(two_customers)
             .names("pass --yes to go ahead. Nothing was removed")
             .lines(Some(2)),
+        case("sync --customer with --all-customers", &["sync", "--customer", "beta", "--all-customers", "--db", "{db}"])
+            .setup(two_customers)
+            .names("the argument '--customer <NAME>' cannot be used with '--all-customers'"),
+        case("sync --customer, an unknown name", &["sync", "--customer", "nobody", "--db", "{db}"])
+            .setup(two_customers)
+            .names("there is no customer \"nobody\"; customers: acme-eu (default), beta"),
         case("customer list --db a folder", &["customer", "list", "--db", "{dir}"]).names("the database path {dir} is a folder"),
         case("--env-file missing", &["status", "--env-file", "{dir}/missing.env", "--db", "{db}"])
             .names("--env-file {dir}/missing.env: there is no such file"),

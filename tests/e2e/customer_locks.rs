@@ -59,7 +59,7 @@ fn rows_of(db: &Path, id: i64) -> Vec<String> {
 }
 
 /// (started, completed) of every sync of customer `id`, as sortable text.
-fn intervals(db: &Path, id: i64) -> Vec<(String, String)> {
+pub fn intervals(db: &Path, id: i64) -> Vec<(String, String)> {
     let conn = Connection::open(db).unwrap();
     let mut stmt =
         conn.prepare("SELECT started_at, completed_at FROM sync_events WHERE customer_id = ?1 ORDER BY id").unwrap();

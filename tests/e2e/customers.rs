@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 use testio_sim::SimConfig;
 
-use crate::support::{Account, Run, count, wait_for_running_sync};
+use crate::support::{Account, Run, assert_not_in_files, count, wait_for_running_sync};
 
 /// The simulator's token: the checked customers' and the unnamed one's.
 const TOKEN: &str = "tok-cust-5e1f0a";
@@ -49,21 +49,6 @@ fn rows_of(db: &Path, customer_id: i64) -> Vec<String> {
         }
     }
     rows
-}
-
-/// Every file under `dir`, byte for byte, must hold neither token.
-fn assert_no_token_in_files(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            assert_no_token_in_files(&path);
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        for secret in [TOKEN, UNCHECKED] {
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{} holds a token", path.display());
-        }
-    }
 }
 
 async fn listed(account: &Account, env: &[(&str, &str)]) -> Vec<Value> {
@@ -153,7 +138,7 @@ async fn customers_are_added_listed_made_default_and_removed_with_or_without_the
     assert_eq!(listed(&account, &[]).await.len(), 1);
 
     assert_eq!(count(&db, "SELECT COUNT(*) FROM customers"), 1);
-    assert_no_token_in_files(account.dir.path());
+    assert_not_in_files(account.dir.path(), &[TOKEN, UNCHECKED]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -35,6 +35,7 @@ async fn twenty_concurrent_requests_share_syncs_and_never_block_the_runtime() {
     let settings = Settings {
         base_url: account.sim.base_url(),
         token: account.sim.token().to_string(),
+        token_from: testio_sync::api::TOKEN_VAR.to_string(),
         location: testio_sync::db::Location::Sqlite(account.db()),
         customer_id: 1,
         in_flight: testio_sync::api::request_limit(10),

@@ -6,6 +6,7 @@ mod bad_input;
 mod bugs;
 mod component;
 mod customer_locks;
+mod customer_syncs;
 mod customers;
 mod errors;
 mod freshness;

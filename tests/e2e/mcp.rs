@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::mpsc;
 
-use crate::support::{Account, BIN, count, snapshot, sync_log};
+use crate::support::{Account, BIN, Registry, count, snapshot, sync_log};
 
 /// The virtualenv's python: `TESTIO_MCP_PYTHON`, or `target/mcp-venv` as `.ci/run` makes it.
 /// Without a working client these tests fail (they never pass unrun), saying how to install it.
@@ -48,6 +48,11 @@ async fn run_client(python: &PathBuf, scenario: &str, account: &Account, env: &[
         server_env[*name] = json!(value);
     }
     let server = json!({ "command": BIN, "args": ["mcp", "--db", account.db()], "env": server_env });
+    run_scenario(python, scenario, &server).await
+}
+
+/// Runs one scenario of mcp_client.py against `server` ({"command", "args", "env"}).
+async fn run_scenario(python: &PathBuf, scenario: &str, server: &Value) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/mcp_client.py");
     let client = tokio::process::Command::new(python)
         .arg(script)
@@ -513,4 +518,63 @@ async fn the_tools_work_the_same_on_a_postgresql_mirror() {
     let (code, stderr) = server.close().await;
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains(testio_pgtest::PASSWORD), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_mcp_client_picks_a_customer_by_name_and_gets_the_default_without_one() {
+    let python = mcp_python().await;
+    let mut registry = Registry::empty();
+    // a (the default, local id 4): 2 × 10 tests; b (local id 6): 3 × 7.
+    registry.add("a", 4, SimConfig { products: 2, features: 1, tests: 10, ..SimConfig::default() }, &[]).await;
+    registry.add("b", 6, SimConfig { products: 3, features: 1, tests: 7, seed: 2, ..SimConfig::default() }, &[]).await;
+    let mut env = json!({ "TESTIO_KEYRING": "off", "TESTIO_REFRESH_INTERVAL_SECONDS": "0", "RUST_LOG": "info" });
+    for (var, token) in registry.token_variables() {
+        env[var] = json!(token);
+    }
+    let server = json!({ "command": BIN, "args": ["mcp", "--db", registry.db()], "env": env });
+    let report = run_scenario(&python, "customers", &server).await;
+    registry.assert_hidden(&report.to_string());
+    let db = registry.db();
+
+    let (for_b, for_default) = (&report["sync_b"], &report["sync_default"]);
+    assert_eq!(for_b["is_error"], false, "{for_b}");
+    assert_eq!(for_b["structured"]["tests_discovered"], 21, "b's tests: {for_b}");
+    assert_eq!(for_default["structured"]["tests_discovered"], 20, "a's tests: {for_default}");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE customer_id = 6"), 21);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE customer_id = 4"), 20);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM tests WHERE customer_id NOT IN (4, 6)"), 0);
+    let status_b = &report["status_b"]["structured"];
+    assert_eq!((&status_b["customer"], &status_b["customer_id"]), (&json!("b"), &json!(6)), "{status_b}");
+    assert_eq!(status_b["last_sync"]["tests_discovered"], 21);
+    let listed: Vec<&str> =
+        status_b["customers"].as_array().unwrap().iter().map(|c| c["customer"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["b"], "only the customer asked for");
+    let status_all = &report["status_all"]["structured"];
+    assert_eq!(status_all["customer"], "a", "the default: {status_all}");
+    let listed: Vec<(&str, i64)> = status_all["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["customer"].as_str().unwrap(), c["last_sync"]["tests_discovered"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(listed, [("a", 20), ("b", 21)], "every customer, the default first");
+
+    let discovered = |key: &str| -> Vec<i64> {
+        report[key]["structured"]["syncs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["tests_discovered"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(discovered("history_b"), [21]);
+    assert_eq!(discovered("history_default"), [20]);
+
+    for key in ["unknown_sync", "unknown_status", "unknown_history"] {
+        let unknown = &report[key];
+        assert_eq!(unknown["is_error"], true, "{key}: {unknown}");
+        let text = unknown["text"].as_str().unwrap();
+        assert!(text.contains("there is no active customer \"nobody\"; active customers: a, b"), "{key}: {text}");
+    }
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM sync_events"), 2, "an unknown customer never starts a sync");
 }

@@ -92,7 +92,22 @@ async def busy(session):
     return {"sync": await call(session, "sync_data"), "status": await call(session, "sync_status")}
 
 
-SCENARIOS = {"tour": tour, "concurrent": concurrent, "busy": busy}
+async def customers(session):
+    """Calls naming customer b, calls naming none (the default), and an unknown name."""
+    return {
+        "sync_b": await call(session, "sync_data", {"customer": "b"}),
+        "sync_default": await call(session, "sync_data"),
+        "status_b": await call(session, "sync_status", {"customer": "b"}),
+        "status_all": await call(session, "sync_status"),
+        "history_b": await call(session, "sync_history", {"customer": "b"}),
+        "history_default": await call(session, "sync_history"),
+        "unknown_sync": await call(session, "sync_data", {"customer": "nobody"}),
+        "unknown_status": await call(session, "sync_status", {"customer": "nobody"}),
+        "unknown_history": await call(session, "sync_history", {"customer": "nobody"}),
+    }
+
+
+SCENARIOS = {"tour": tour, "concurrent": concurrent, "busy": busy, "customers": customers}
 
 
 async def main():

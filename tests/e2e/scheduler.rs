@@ -7,28 +7,39 @@ use chrono::NaiveDateTime;
 use rusqlite::Connection;
 use testio_sim::SimConfig;
 
-use crate::support::{Account, count, eventually, run_offline, sync_log};
+use crate::support::{Account, Registry, Server, count, eventually, run_offline, sync_log};
 
-/// (trigger, status, started_at, completed_at) of every sync, oldest first.
-fn syncs(db: &Path) -> Vec<(String, String, NaiveDateTime, Option<NaiveDateTime>)> {
+/// (trigger, status, started_at, completed_at) of a sync.
+type Sync = (String, String, NaiveDateTime, Option<NaiveDateTime>);
+
+/// Every sync, oldest first.
+fn syncs(db: &Path) -> Vec<Sync> {
+    syncs_of(db, None)
+}
+
+/// Every sync of the customer with local id `customer` (or of all), oldest first.
+fn syncs_of(db: &Path, customer: Option<i64>) -> Vec<Sync> {
     if !db.exists() {
         return Vec::new();
     }
     let parse = |text: String| NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
     let conn = Connection::open(db).unwrap();
-    let Ok(mut stmt) =
-        conn.prepare("SELECT trigger_source, status, started_at, completed_at FROM sync_events ORDER BY id")
-    else {
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT trigger_source, status, started_at, completed_at FROM sync_events
+         WHERE ?1 IS NULL OR customer_id = ?1 ORDER BY id",
+    ) else {
         return Vec::new(); // not migrated yet
     };
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, parse(r.get(2)?), r.get::<_, Option<String>>(3)?.map(parse))))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([customer], |r| {
+        Ok((r.get(0)?, r.get(1)?, parse(r.get(2)?), r.get::<_, Option<String>>(3)?.map(parse)))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 /// Waits until the sync log has `n` closed syncs.
-async fn closed_syncs(db: &Path, n: usize) -> Vec<(String, String, NaiveDateTime, Option<NaiveDateTime>)> {
+async fn closed_syncs(db: &Path, n: usize) -> Vec<Sync> {
     eventually(&format!("{n} syncs are closed"), || {
         let all = syncs(db);
         (all.iter().filter(|s| s.1 != "running").count() >= n).then_some(all)
@@ -155,4 +166,42 @@ async fn a_lock_held_by_another_process_is_a_skip_not_a_failure() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("backing off"), "a busy lock is no failure: {stderr}");
     assert_eq!(sync_log(&account.db())[0].0, "success");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_customers_failures_never_delay_another_customers_syncs() {
+    let mut registry = Registry::empty();
+    let small = SimConfig { products: 1, features: 1, tests: 5, ..SimConfig::default() };
+    registry.add("healthy", 2, small.clone(), &[]).await;
+    registry.add("revoked", 3, SimConfig { seed: 2, ..small }, &[]).await;
+    registry.set_token("revoked", "tok-revoked-now-wrong-91d4");
+    let db = registry.db();
+    let daemon = Server::spawn(registry.command(&["daemon", "--interval", "1"]));
+    // The failing customer backs off 2s, then 4s: its third try comes 6s after its first.
+    eventually("the failing customer tried three times", || {
+        (syncs_of(&db, Some(3)).iter().filter(|s| s.1 == "failure").count() >= 3).then_some(())
+    })
+    .await;
+    let (code, stderr) = daemon.stop(libc::SIGTERM).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Scheduler stopped by SIGTERM"), "{stderr}");
+    registry.assert_hidden(&stderr);
+
+    let failed: Vec<Sync> = syncs_of(&db, Some(3)).into_iter().filter(|s| s.1 != "interrupted").collect();
+    assert!(failed.iter().all(|s| s.0 == "scheduler" && s.1 == "failure"), "{failed:?}");
+    assert!(gap(failed[0].3, failed[1].2) >= Duration::from_secs(2), "{failed:?}");
+    assert!(gap(failed[1].3, failed[2].2) >= Duration::from_secs(4), "{failed:?}");
+    let why = sync_log(&db).into_iter().filter(|s| s.0 == "failure").filter_map(|s| s.1).collect::<Vec<_>>();
+    assert!(why.iter().all(|m| m.contains("check TESTIO_CUSTOMER_API_TOKEN_REVOKED")), "{why:?}");
+    assert!(stderr.contains("backing off: next try in 4s"), "{stderr}");
+
+    // Meanwhile the healthy customer kept its interval: while the other waited out its 4s,
+    // it completed a sync about every second, never a failure.
+    let healthy = syncs_of(&db, Some(2));
+    assert!(healthy.iter().all(|s| s.0 == "scheduler" && s.1 != "failure"), "{healthy:?}");
+    let (from, to) = (failed[1].3.unwrap(), failed[2].2);
+    let during = healthy.iter().filter(|s| s.1 == "success" && s.2 >= from && s.3.is_some_and(|end| end <= to));
+    assert!(during.count() >= 2, "healthy syncs during the backoff {from}..{to}: {healthy:?}");
+    assert!(registry.get("healthy").sim.requests().len() > registry.get("revoked").sim.requests().len());
+    registry.assert_no_token_in_files();
 }

@@ -224,10 +224,18 @@ impl Account {
     /// `testio-sync COMMAND --db <db>` with the simulator's URL and token, plus `env`.
     pub fn spawn(&self, command_name: &str, env: &[(&str, &str)]) -> Server {
         let db = self.db_arg();
-        let mut child = command(&[command_name, "--db", &db])
-            .envs(env.iter().copied())
+        let mut cmd = command(&[command_name, "--db", &db]);
+        cmd.envs(env.iter().copied())
             .env("TESTIO_CUSTOMER_API_BASE_URL", self.sim.base_url())
-            .env("TESTIO_CUSTOMER_API_TOKEN", self.sim.token())
+            .env("TESTIO_CUSTOMER_API_TOKEN", self.sim.token());
+        Server::spawn(cmd)
+    }
+}
+
+impl Server {
+    /// Starts `cmd` (stdin and stdout null), collecting its stderr.
+    pub fn spawn(mut cmd: tokio::process::Command) -> Server {
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -246,9 +254,7 @@ impl Account {
         });
         Server { child, stderr, reader }
     }
-}
 
-impl Server {
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -397,6 +403,21 @@ impl Account {
     }
 }
 
+/// Fails if any file under `dir`, byte for byte, holds one of `secrets`.
+pub fn assert_not_in_files(dir: &Path, secrets: &[&str]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_not_in_files(&path, secrets);
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in secrets {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{} holds a token", path.display());
+        }
+    }
+}
+
 fn sqlite_content(db: &Path) -> BTreeSet<String> {
     let conn = Connection::open(db).unwrap();
     let mut rows = BTreeSet::new();
@@ -410,4 +431,95 @@ fn sqlite_content(db: &Path) -> BTreeSet<String> {
         }
     }
     rows
+}
+
+/// Registry customers in one scratch database (issue 14), each with its own simulated
+/// account and token; every run is checked to show no token.
+pub struct Registry {
+    pub dir: tempfile::TempDir,
+    pub customers: Vec<Member>,
+    /// Each customer's token variable and its value.
+    tokens: Vec<(String, String)>,
+    /// Every token handed out so far, wrong ones too.
+    secrets: Vec<String>,
+}
+
+/// One registry customer and its account.
+pub struct Member {
+    pub name: String,
+    /// Its local customer id: the `customer_id` of its rows.
+    pub id: i64,
+    pub sim: Simulator,
+}
+
+impl Registry {
+    pub fn empty() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        Self { dir, customers: Vec::new(), tokens: Vec::new(), secrets: Vec::new() }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("cache.db")
+    }
+
+    pub fn get(&self, name: &str) -> &Member {
+        self.customers.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no customer {name}"))
+    }
+
+    /// Starts `config`'s simulator (its token made unique to `name`) and runs `customer add
+    /// NAME --customer-id ID --base-url <its URL> EXTRA`, which checks the token against it.
+    /// The simulator's request log is cleared afterwards.
+    pub async fn add(&mut self, name: &str, id: i64, config: SimConfig, extra: &[&str]) {
+        let token = format!("tok-{name}-{:x}", 0x5eed_0000 + id * 7919);
+        let sim =
+            Simulator::start(SimConfig { token: token.clone(), ..config }, 0).await.expect("the simulator starts");
+        self.set_token(name, &token);
+        let (id_text, url) = (id.to_string(), sim.base_url());
+        let args = [&["customer", "add", name, "--customer-id", &id_text, "--base-url", &url][..], extra].concat();
+        self.run(&args).await.expect(0);
+        sim.clear_requests();
+        self.customers.push(Member { name: name.to_string(), id, sim });
+    }
+
+    /// Puts `token` in `name`'s variable for the runs from now on.
+    pub fn set_token(&mut self, name: &str, token: &str) {
+        let var = format!("TESTIO_CUSTOMER_API_TOKEN_{}", name.to_uppercase().replace('-', "_"));
+        self.tokens.retain(|(v, _)| *v != var);
+        self.tokens.push((var, token.to_string()));
+        self.secrets.push(token.to_string());
+    }
+
+    /// `testio-sync ARGS --db <db>` with every customer's token variable.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let db = self.db();
+        let mut cmd = command(&[args, &["--db", db.to_str().unwrap()]].concat());
+        cmd.envs(self.token_variables().iter().map(|(var, token)| (var, token)));
+        cmd
+    }
+
+    /// Each customer's token variable and the token it holds now.
+    pub fn token_variables(&self) -> &[(String, String)] {
+        &self.tokens
+    }
+
+    /// Runs `testio-sync ARGS --db <db>` to its end; neither stdout nor stderr shows a token.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let run: Run = self.command(args).output().await.expect("the binary runs").into();
+        self.assert_hidden(&run.stdout);
+        self.assert_hidden(&run.stderr);
+        run
+    }
+
+    /// `text` holds no token.
+    pub fn assert_hidden(&self, text: &str) {
+        for secret in &self.secrets {
+            assert!(!text.contains(secret.as_str()), "a token is shown:\n{text}");
+        }
+    }
+
+    /// No file under the scratch folder holds a token.
+    pub fn assert_no_token_in_files(&self) {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        assert_not_in_files(self.dir.path(), &secrets);
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use testio_sim::Simulator;
 
-const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
+pub const BIN: &str = env!("CARGO_BIN_EXE_testio-sync");
 
 pub struct Run {
     pub wall: Duration,
@@ -26,12 +26,18 @@ pub struct Run {
 
 /// Runs `testio-sync sync --json ARGS` against the simulator into `db` (a path or a URL).
 pub fn sync(sim: &Simulator, db: &OsStr, args: &[&str]) -> anyhow::Result<Run> {
+    let env = [("TESTIO_CUSTOMER_API_BASE_URL", sim.base_url()), ("TESTIO_CUSTOMER_API_TOKEN", sim.token().into())];
+    sync_with(db, args, &env)
+}
+
+/// Runs `testio-sync sync --json ARGS` with `env`, which says where the API is and holds
+/// the tokens. With `--all-customers`, the tests written are every customer's.
+pub fn sync_with(db: &OsStr, args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Run> {
     let mut child = Command::new(std::env::current_exe()?)
         .args([SPAWN_FLAG, "sync", "--json", "--db"])
         .arg(db)
         .args(args)
-        .env("TESTIO_CUSTOMER_API_BASE_URL", sim.base_url())
-        .env("TESTIO_CUSTOMER_API_TOKEN", sim.token())
+        .envs(env.iter().map(|(var, value)| (var, value)))
         .env("RUST_LOG", "error,testio_sync::runtime=debug")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -48,8 +54,11 @@ pub fn sync(sim: &Simulator, db: &OsStr, args: &[&str]) -> anyhow::Result<Run> {
     let stderr = stderr.join().expect("the stderr reader does not panic")?;
     anyhow::ensure!(status.success(), "the sync failed ({status}): {stderr}");
     let result: serde_json::Value = serde_json::from_slice(&stdout)?;
-    let tests_written =
-        result["tests_discovered"].as_u64().unwrap_or(0) + result["tests_updated"].as_u64().unwrap_or(0);
+    let each = result.as_array().cloned().unwrap_or_else(|| vec![result]);
+    let tests_written = each
+        .iter()
+        .map(|r| r["tests_discovered"].as_u64().unwrap_or(0) + r["tests_updated"].as_u64().unwrap_or(0))
+        .sum();
     let wall_us = field(&stderr, "wall_us=").ok_or_else(|| anyhow::anyhow!("no timing from the spawner: {stderr}"))?;
     let peak_rss_kib = field(&stderr, "peak_rss_kib=").unwrap_or(0.0) as i64;
     let guest_share = match (field(&stderr, "engine_thread_cpu_us="), field(&stderr, "process_cpu_us=")) {

@@ -2,15 +2,18 @@
 //! next to a raw baseline that fetches the same pages and writes the same rows with plain
 //! code and no engine.
 //!
-//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale] [--only TEXT]
+//!     cargo bench -p testio-sync --bench sync -- [--runs N] [--scale] [--only TEXT] [--customers]
 //!
 //! Prints a Markdown table of medians over N runs: wall time, peak RSS, the raw baseline
 //! and our ratio to it, and the guest's share of the sync's CPU time. `--scale` adds a
 //! 500k-test account (at most 3 runs, it takes a minute each). `--only` keeps the scenarios
 //! whose name contains TEXT. The PostgreSQL row syncs into a throwaway local PostgreSQL 15
-//! (fsync on, as in production), a new database per run.
+//! (fsync on, as in production), a new database per run. Then, unless `--only` is given,
+//! 5 customers synced by one `sync --all-customers` against 5 `sync --customer NAME`;
+//! `--customers` runs only that.
 
 mod child;
+mod customers;
 mod raw;
 
 use std::time::Duration;
@@ -66,6 +69,10 @@ fn main() -> anyhow::Result<()> {
     }
     let runs = runs_from(&args)?;
     let scale = args.iter().any(|a| a == "--scale");
+    let sim_runtime = tokio::runtime::Runtime::new()?;
+    if args.iter().any(|a| a == "--customers") {
+        return many_customers(&sim_runtime, runs);
+    }
     let mut scenarios = vec![
         Scenario {
             name: "cold sync, 20 × 20 × 500",
@@ -180,10 +187,10 @@ fn main() -> anyhow::Result<()> {
             store: Store::Sqlite,
         });
     }
-    if let Some(only) = only_from(&args) {
+    let only = only_from(&args);
+    if let Some(only) = only {
         scenarios.retain(|s| s.name.contains(only));
     }
-    let sim_runtime = tokio::runtime::Runtime::new()?;
     let raw_runtime = tokio::runtime::Runtime::new()?;
     println!("testio-sync benchmark: {runs} runs per scenario (scale: at most 3), medians; {} cores\n", cores());
     println!(
@@ -196,6 +203,18 @@ fn main() -> anyhow::Result<()> {
     }
     let version: Vec<Duration> = (0..runs).map(|_| child::version()).collect::<anyhow::Result<_>>()?;
     println!("\nProcess start alone (`testio-sync --version`): {}", millis(median(version)));
+    match only {
+        Some(_) => Ok(()),
+        None => many_customers(&sim_runtime, runs),
+    }
+}
+
+/// The many-customers comparison, without latency and with 50 ms per request.
+fn many_customers(sim_runtime: &tokio::runtime::Runtime, runs: usize) -> anyhow::Result<()> {
+    println!("\nMany customers: {runs} runs of each side, the sides taking turns; {} cores", cores());
+    for latency_ms in [0, 50] {
+        customers::print(&customers::measure(sim_runtime, runs, latency_ms)?);
+    }
     Ok(())
 }
 

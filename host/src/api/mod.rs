@@ -66,6 +66,8 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
     in_flight: Arc<Semaphore>,
+    /// Where the token came from, named when the API rejects it: a variable, or the keyring.
+    token_from: Arc<str>,
 }
 
 /// How one attempt at a request failed.
@@ -99,7 +101,13 @@ impl ApiClient {
             .pool_max_idle_per_host(in_flight.available_permits().max(1))
             .build()
             .context("could not set up the HTTP client")?;
-        Ok(Self { http, base, in_flight })
+        Ok(Self { http, base, in_flight, token_from: TOKEN_VAR.into() })
+    }
+
+    /// Names where the token came from (default: [`TOKEN_VAR`]) in the message of a 401.
+    pub fn token_from(mut self, from: &str) -> Self {
+        self.token_from = from.into();
+        self
     }
 
     /// GETs `endpoint` (relative to the base URL), retrying transient failures, and
@@ -172,7 +180,7 @@ impl ApiClient {
             return Err(Attempt::RateLimited(retry::retry_after(response.headers(), SystemTime::now())));
         }
         if !status.is_success() {
-            let error = status_failure(status, endpoint);
+            let error = status_failure(status, endpoint, &self.token_from);
             let retried = retry::is_transient(status) && !at_once.contains(&status.as_u16());
             return Err(if retried { Attempt::Transient(error) } else { Attempt::Final(error) });
         }
@@ -249,10 +257,10 @@ async fn read_limited(mut response: reqwest::Response, endpoint: &str) -> Result
     Ok(body)
 }
 
-fn status_failure(status: StatusCode, endpoint: &str) -> ApiError {
+fn status_failure(status: StatusCode, endpoint: &str, token_from: &str) -> ApiError {
     let code = status.as_u16();
     let message = match code {
-        401 => format!("the Customer API rejected the token (HTTP 401); check {TOKEN_VAR}"),
+        401 => format!("the Customer API rejected the token (HTTP 401); check {token_from}"),
         403 => format!("the token may not read {endpoint} (HTTP 403)"),
         404 => format!("{endpoint} does not exist (HTTP 404)"),
         524 => "the API timed out computing the answer (HTTP 524)".to_string(),

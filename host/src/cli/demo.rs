@@ -41,6 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let settings = Settings {
         base_url: sim.base_url(),
         token: sim.token().to_string(),
+        token_from: crate::api::TOKEN_VAR.to_string(),
         location: crate::db::Location::Sqlite(args.db.clone()),
         customer_id: 1,
         in_flight: args.limits.request_limit(),

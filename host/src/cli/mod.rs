@@ -41,7 +41,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sync the account behind TESTIO_CUSTOMER_API_TOKEN into the database
+    /// Sync into the database: the registry's default customer (else the one of
+    /// TESTIO_CUSTOMER_API_TOKEN), --customer NAME, or --all-customers
     #[command(after_help = EXIT_HELP)]
     Sync(sync::Args),
     /// Show the database path, row counts per table, the last sync and the lock holder

@@ -47,7 +47,7 @@ pub struct Args {
     /// Go ahead with --nuke without asking (needed without a terminal)
     #[arg(long, requires = "nuke")]
     yes: bool,
-    /// Sync every active customer of the registry, several at once within the one limit
+    /// Sync every active customer of the registry, three at a time within the one limit
     /// on requests in flight; one summary per customer, and the worst exit code
     #[arg(long, conflicts_with = "customer")]
     all_customers: bool,
@@ -123,9 +123,11 @@ impl Target {
     pub fn settings(&self, customer: &Customer, db: &Location, in_flight: RequestLimit) -> anyhow::Result<Settings> {
         let base_url = customer.base_url.clone().unwrap_or_else(|| self.base_url.clone());
         crate::api::base_url_with_slash(&base_url)?;
+        let (token, token_from) = customers::token_for(customer)?;
         Ok(Settings {
             base_url,
-            token: customers::token_for(customer)?,
+            token,
+            token_from,
             location: db.clone(),
             customer_id: customer.customer_id,
             in_flight,
@@ -159,11 +161,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         let request = args.request_for(customer);
         let observer = if services.len() == 1 { report::observer() } else { report::labelled(label(customer)) };
         async move {
+            let begun = Instant::now();
             let finished = match request {
                 Ok(request) => service.sync(request, observer).await,
                 Err(e) => Arc::new(Err(e)),
             };
-            (label(customer), finished, started.elapsed())
+            (label(customer), finished, begun.elapsed())
         }
     });
     // The syncs' futures are dropped on a signal: the page being written completes, and
@@ -176,9 +179,20 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         signal
     };
     tokio::select! {
-        finished = futures::future::join_all(syncs) => Ok(report::finish_all(&finished, args.json)),
+        finished = a_few_at_a_time(syncs) => Ok(report::finish_all(&finished, args.json)),
         signal = signalled => Ok(report::interrupted(signal, args.json, started.elapsed())),
     }
+}
+
+/// How many customers `--all-customers` syncs at once. Their writes to the one database
+/// take turns, and those take most of a sync's time, so more at once are no faster; each
+/// costs memory (BENCHMARKS.md, issue 14: 5 at once peaked at 75 MiB, 3 at 55 MiB, as fast).
+const CUSTOMERS_AT_ONCE: usize = 3;
+
+/// The syncs, at most [`CUSTOMERS_AT_ONCE`] at a time; their outcomes in their order.
+async fn a_few_at_a_time<F: std::future::Future>(syncs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use futures::StreamExt;
+    futures::stream::iter(syncs).buffered(CUSTOMERS_AT_ONCE).collect().await
 }
 
 /// A customer's name in output (`default` for the unnamed one).

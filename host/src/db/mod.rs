@@ -152,6 +152,10 @@ impl LazyStore {
         Self { location, customer_id, store: None }
     }
 
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
     pub fn get(&mut self) -> Result<&mut dyn SyncStore, String> {
         if self.store.is_none() {
             self.store = Some(self.location.open(self.customer_id).map_err(|e| format!("{e:#}"))?);

@@ -1,12 +1,21 @@
 //! The store on a thread of its own. Writes are queued and run in order while the
 //! engine goes on fetching; reads queue behind them, so they see every earlier write.
 //! A failed write is kept and reported by the next call, so none goes unnoticed.
+//!
+//! The writers of one database in one process (customers syncing side by side) take turns
+//! at a gate, one job at a time, and the next one starts as soon as the last one is done.
+//! Left to SQLite, a writer that finds the file locked sleeps in the busy handler, 1 ms at
+//! first and up to 100 ms, between looks at a lock held for a millisecond or so. Writers in
+//! other processes still meet in the busy handler. PostgreSQL takes concurrent writers
+//! itself, so its writers need no gate.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
-use super::{LazyStore, SyncStore};
+use super::{LazyStore, Location, SyncStore};
 
 type Job = Box<dyn FnOnce(&mut LazyStore) + Send>;
 
@@ -19,9 +28,15 @@ pub struct StoreWriter {
 impl StoreWriter {
     pub fn spawn(mut store: LazyStore) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let gate = gate(store.location());
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || queue.into_iter().for_each(|job| job(&mut store)))
+            .spawn(move || {
+                for job in queue {
+                    let _turn = gate.as_ref().map(|g| g.lock().unwrap_or_else(PoisonError::into_inner));
+                    job(&mut store);
+                }
+            })
             .expect("could not start the store writer thread");
         Self { jobs: Some(jobs), failure: Arc::default(), thread: Some(thread) }
     }
@@ -77,6 +92,15 @@ impl StoreWriter {
             None => Ok(()),
         }
     }
+}
+
+/// The gate of a SQLite file (as spelt: another spelling of the same file only falls back
+/// on the busy handler); none for PostgreSQL.
+fn gate(location: &Location) -> Option<Arc<Mutex<()>>> {
+    static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let Location::Sqlite(path) = location else { return None };
+    let mut gates = GATES.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+    Some(gates.entry(path.clone()).or_default().clone())
 }
 
 /// Waits for the queued writes, so that a finished sync is on disk.
