@@ -62,12 +62,35 @@ pub fn path_for(db: &Path, customer_id: i64) -> PathBuf {
     dir.join(prefix + &name)
 }
 
+/// How long one sync may still wait for another process to release a lock.
+pub struct WaitBudget {
+    wait: Duration,
+    /// When the first wait began.
+    since: Option<Instant>,
+}
+
+impl WaitBudget {
+    pub fn new(wait: Duration) -> Self {
+        Self { wait, since: None }
+    }
+
+    /// Sleeps one poll interval, or reports that the budget is spent. The budget is
+    /// compared with the time spent, never added to a clock reading, so no wait overflows.
+    pub async fn poll(&mut self) -> bool {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let left = self.wait.saturating_sub(since.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        tokio::time::sleep(POLL.min(left)).await;
+        true
+    }
+}
+
 /// One sync's claim on a file lock.
 pub struct FileLock {
     path: PathBuf,
-    wait: Duration,
-    /// When the first wait began.
-    waiting_since: Option<Instant>,
+    budget: WaitBudget,
     held: Option<Held>,
 }
 
@@ -80,7 +103,7 @@ struct Held {
 impl FileLock {
     /// `wait` is how long `wait_for_release` may keep a sync waiting for another process.
     pub fn new(path: PathBuf, wait: Duration) -> Self {
-        Self { path, wait, waiting_since: None, held: None }
+        Self { path, budget: WaitBudget::new(wait), held: None }
     }
 
     /// Takes the lock without waiting for another process (see `sync-lock.acquire`),
@@ -96,16 +119,9 @@ impl FileLock {
         Ok(previous.unwrap_or_else(clean_facts))
     }
 
-    /// Sleeps one poll interval, or reports that the wait budget is spent. The budget is
-    /// compared with the time spent, never added to a clock reading, so no wait overflows.
+    /// Sleeps one poll interval, or reports that the wait budget is spent.
     pub async fn wait_for_release(&mut self) -> bool {
-        let since = *self.waiting_since.get_or_insert_with(Instant::now);
-        let left = self.wait.saturating_sub(since.elapsed());
-        if left.is_zero() {
-            return false;
-        }
-        tokio::time::sleep(POLL.min(left)).await;
-        true
+        self.budget.poll().await
     }
 
     pub fn release(&mut self) {

@@ -13,12 +13,12 @@ mod claim;
 mod session;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::sync::OwnedMutexGuard;
 
-use super::{AcquireError, LockFacts, LockState, POLL, clean_facts};
+use super::{AcquireError, LockFacts, LockState, WaitBudget, clean_facts};
 use crate::db::pg::PgTarget;
 use crate::model::Trigger;
 pub use claim::settled;
@@ -56,8 +56,7 @@ impl LockKey {
 pub struct PgSyncLock {
     target: Arc<PgTarget>,
     key: LockKey,
-    wait: Duration,
-    deadline: Option<Instant>,
+    budget: WaitBudget,
     claims: Arc<Claims>,
     /// A connection kept between tries while another process holds the lock.
     idle: Option<Session>,
@@ -85,7 +84,7 @@ impl PgSyncLock {
     }
 
     fn in_process(target: Arc<PgTarget>, customer_id: i64, wait: Duration, claims: Arc<Claims>) -> Self {
-        Self { target, key: LockKey::of(customer_id), wait, deadline: None, claims, idle: None, held: None }
+        Self { target, key: LockKey::of(customer_id), budget: WaitBudget::new(wait), claims, idle: None, held: None }
     }
 
     /// Takes the lock without waiting for another process (see `sync-lock.acquire`),
@@ -147,13 +146,7 @@ impl PgSyncLock {
 
     /// Sleeps one poll interval, or reports that the wait budget is spent.
     pub async fn wait_for_release(&mut self) -> bool {
-        let deadline = *self.deadline.get_or_insert_with(|| Instant::now() + self.wait);
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        tokio::time::sleep(POLL.min(left)).await;
-        true
+        self.budget.poll().await
     }
 
     pub fn release(&mut self) {
