@@ -200,4 +200,11 @@ CREATE TABLE customers (
 );
 CREATE UNIQUE INDEX ux_customers_one_default ON customers (is_default) WHERE is_default = 1;
 "#,
+    // 7: the freshness check reads every stored test's place, status and write time on each
+    // sync; from the table, each read walks past the test's JSON (overflow pages, about 4 KB
+    // a test). The same index as before, widened to cover that read.
+    r#"
+DROP INDEX ix_tests_product_end;
+CREATE INDEX ix_tests_product_end ON tests (customer_id, product_id, end_at, id, status, synced_at);
+"#,
 ];
