@@ -9,7 +9,7 @@ use std::process::Stdio;
 use rusqlite::Connection;
 use testio_sim::{SimConfig, Simulator};
 
-use crate::support::{Account, command};
+use crate::support::{Account, command, rows_as_text};
 
 /// A customer's account: its own simulator (seed), so two customers' data differ.
 async fn simulator(seed: u64) -> Simulator {
@@ -47,13 +47,7 @@ fn rows_of(db: &Path, id: i64) -> Vec<String> {
         ("test_platforms", "test_id, operating_system_name"),
     ] {
         let sql = format!("SELECT {columns} FROM {table} WHERE customer_id = ?1 ORDER BY 1, 2");
-        let mut stmt = conn.prepare(&sql).unwrap();
-        let width = stmt.column_count();
-        let mut query = stmt.query([id]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-            rows.push(format!("{table}: {}", cells.join("|")));
-        }
+        rows.extend(rows_as_text(&conn, table, &sql, [id]));
     }
     rows
 }

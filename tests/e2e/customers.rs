@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 use testio_sim::SimConfig;
 
-use crate::support::{Account, Run, assert_not_in_files, count, wait_for_running_sync};
+use crate::support::{Account, Run, assert_not_in_files, count, rows_as_text, wait_for_running_sync};
 
 /// The simulator's token: the checked customers' and the unnamed one's.
 const TOKEN: &str = "tok-cust-5e1f0a";
@@ -37,18 +37,8 @@ fn rows_of(db: &Path, customer_id: i64) -> Vec<String> {
         )
         .unwrap();
     let tables: Vec<String> = tables.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-    let mut rows = Vec::new();
-    for table in tables {
-        let mut statement =
-            conn.prepare(&format!("SELECT * FROM {table} WHERE customer_id = ?1 ORDER BY 1, 2")).unwrap();
-        let width = statement.column_count();
-        let mut query = statement.query([customer_id]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-            rows.push(format!("{table}: {}", cells.join("|")));
-        }
-    }
-    rows
+    let select = |table: &String| format!("SELECT * FROM {table} WHERE customer_id = ?1 ORDER BY 1, 2");
+    tables.iter().flat_map(|table| rows_as_text(&conn, table, &select(table), [customer_id])).collect()
 }
 
 async fn listed(account: &Account, env: &[(&str, &str)]) -> Vec<Value> {

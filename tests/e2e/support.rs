@@ -330,15 +330,22 @@ pub fn count(db: &Path, sql: &str) -> i64 {
 /// before and after.
 pub fn snapshot(db: &Path) -> Vec<String> {
     let conn = Connection::open(db).expect("the database opens");
+    let tables = ["products", "features", "tests", "test_features", "test_platforms", "bugs", "sync_metadata"];
+    tables
+        .iter()
+        .flat_map(|table| rows_as_text(&conn, table, &format!("SELECT * FROM {table} ORDER BY 1, 2"), []))
+        .collect()
+}
+
+/// The rows `sql` selects from `table`, each as `table: cell|cell|…`.
+pub fn rows_as_text(conn: &Connection, table: &str, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let width = statement.column_count();
+    let mut query = statement.query(params).unwrap();
     let mut rows = Vec::new();
-    for table in ["products", "features", "tests", "test_features", "test_platforms", "bugs", "sync_metadata"] {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
-        let width = stmt.column_count();
-        let mut query = stmt.query([]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-            rows.push(format!("{table}: {}", cells.join("|")));
-        }
+    while let Some(row) = query.next().unwrap() {
+        let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+        rows.push(format!("{table}: {}", cells.join("|")));
     }
     rows
 }
@@ -420,17 +427,10 @@ pub fn assert_not_in_files(dir: &Path, secrets: &[&str]) {
 
 fn sqlite_content(db: &Path) -> BTreeSet<String> {
     let conn = Connection::open(db).unwrap();
-    let mut rows = BTreeSet::new();
-    for (table, columns) in CONTENT {
-        let mut statement = conn.prepare(&format!("SELECT {columns} FROM {table}")).unwrap();
-        let width = statement.column_count();
-        let mut query = statement.query([]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let cells: Vec<String> = (0..width).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-            rows.insert(format!("{table}: {}", cells.join("|")));
-        }
-    }
-    rows
+    CONTENT
+        .iter()
+        .flat_map(|(table, columns)| rows_as_text(&conn, table, &format!("SELECT {columns} FROM {table}"), []))
+        .collect()
 }
 
 /// Registry customers in one scratch database (issue 14), each with its own simulated
