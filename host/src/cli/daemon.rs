@@ -46,16 +46,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// What `customer`'s syncs cover when nobody says: the variables (TESTIO_PRODUCT_IDS,
-    /// TESTIO_SYNC_SINCE) belong to the unnamed customer; a registry customer has its own,
-    /// and only what is typed on the command line overrides them.
+    /// What `customer`'s syncs cover: the flags that apply to it (see [`super::given_for`]),
+    /// else its own settings.
     pub fn selection_for(&self, customer: &Customer) -> Selection {
-        let given = |flag| customer.name.is_none() || super::typed(flag);
-        let product_ids = match ProductIds::all(&self.product_ids) {
-            Some(ids) if given("--product-ids") => Some(ids),
-            _ => customer.product_ids.clone(),
-        };
-        let since = if self.since.is_some() && given("--since") { self.since.clone() } else { customer.since.clone() };
+        let product_ids = super::given_for(customer, "--product-ids", ProductIds::all(&self.product_ids))
+            .or_else(|| customer.product_ids.clone());
+        let since = super::given_for(customer, "--since", self.since.clone()).or_else(|| customer.since.clone());
         Selection { product_ids, since, max_age_seconds: self.freshness.max_age, bugs: self.refresh_bugs }
     }
 

@@ -99,6 +99,13 @@ pub fn typed(flag: &str) -> bool {
     std::env::args().skip(1).any(|a| a == flag || a.starts_with(&format!("{flag}=")))
 }
 
+/// `value` of `flag` when it applies to `customer` (`None`: the customer's own setting). The
+/// variables (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE) belong to the unnamed customer; for a
+/// registry customer only what is typed on the command line counts.
+pub fn given_for<T>(customer: &crate::customers::Customer, flag: &str, value: Option<T>) -> Option<T> {
+    value.filter(|_| customer.name.is_none() || typed(flag))
+}
+
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
         ExitCode::from(exit as u8)

@@ -214,20 +214,16 @@ fn prepare(args: &Args) -> anyhow::Result<Vec<(Customer, SyncService)>> {
 }
 
 impl Args {
-    /// The products of `customer` to sync: `--product-ids` when given, else the customer's
-    /// own. The variables (TESTIO_PRODUCT_IDS, TESTIO_SYNC_SINCE) belong to the unnamed
-    /// customer: for a registry customer only what is typed on the command line counts.
+    /// The products of `customer` to sync: `--product-ids` when it applies to the customer
+    /// (see [`super::given_for`]), else the customer's own.
     fn product_ids_of(&self, customer: &Customer) -> Option<Vec<u64>> {
-        let given = customer.name.is_none() || super::typed("--product-ids");
-        match ProductIds::all(&self.product_ids) {
-            Some(ids) if given => Some(ids),
-            _ => customer.product_ids.clone(),
-        }
+        super::given_for(customer, "--product-ids", ProductIds::all(&self.product_ids))
+            .or_else(|| customer.product_ids.clone())
     }
 
     fn since_of(&self, customer: &Customer) -> anyhow::Result<Option<i64>> {
-        if self.since.is_some() && (customer.name.is_none() || super::typed("--since")) {
-            return Ok(self.since);
+        if let Some(since) = super::given_for(customer, "--since", self.since) {
+            return Ok(Some(since));
         }
         let stored = customer.since.as_deref().map(parse_since).transpose();
         stored.map_err(|e| anyhow::anyhow!("the sync-since stored for {}: {e}", label(customer)))
